@@ -1,0 +1,43 @@
+"""Errors meant for the operator: each says what is wrong, where, and how to fix it.
+
+Anything else that escapes is a bug and deserves its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PublisherError(Exception):
+    """Base of every error the CLI prints as a one-line message instead of a traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(PublisherError):
+    """The configuration file is missing, unreadable or has a bad value."""
+
+
+class TemplateError(PublisherError):
+    """A Jinja template is missing, fails to parse or fails to render."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a post could not be used, located as precisely as we know."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+class PostError(PublisherError):
+    """A post cannot be published; carries every problem found in it."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

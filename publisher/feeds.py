@@ -1,0 +1,166 @@
+"""RSS 2.0, Atom 1.0 and JSON Feed 1.1 files; the only importer of feedgen.
+
+Output is a pure function of the items (no clock reads: `lastBuildDate`/`updated` are the
+newest item's date), so an unchanged site yields byte-identical files, and files are only
+replaced, atomically, when their bytes change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urljoin
+
+from feedgen.feed import FeedGenerator
+
+from publisher import __version__, urls
+from publisher.config import Config
+from publisher.models import FeedSpec, RenderedPost
+
+GENERATOR_URI = "https://github.com/publisher/publisher"
+RSS_NAME, ATOM_NAME, JSON_NAME = "index.xml", "atom.xml", "feed.json"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def feed_paths(key: str) -> dict[str, str]:
+    """Output paths (relative to output_dir) of one feed family, Hugo's layout."""
+    prefix = f"{key}/" if key else ""
+    return {"rss": prefix + RSS_NAME, "atom": prefix + ATOM_NAME, "json": prefix + JSON_NAME}
+
+
+def render_feeds(
+    spec: FeedSpec, items: Sequence[RenderedPost], config: Config, hubs: Iterable[str] = ()
+) -> dict[str, bytes]:
+    """The three documents of a feed family, keyed by output path."""
+    paths = feed_paths(spec.key)
+    self_urls = {fmt: urls.absolute(config.base_url, p) for fmt, p in paths.items()}
+    updated = max((i.post.lastmod for i in items), default=EPOCH)
+    hubs = list(hubs)
+    out = {}
+    for fmt in ("rss", "atom"):
+        fg = _feed(spec, items, config, self_urls[fmt], fmt, updated, hubs)
+        out[paths[fmt]] = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    out[paths["json"]] = _json_feed(spec, items, config, self_urls["json"], hubs)
+    return out
+
+
+def _author(config: Config) -> dict[str, str]:
+    author = {"name": config.settings.author.name or config.settings.title}
+    if config.settings.author.email:
+        author["email"] = config.settings.author.email
+    return author
+
+
+def _feed(
+    spec: FeedSpec,
+    items: Sequence[RenderedPost],
+    config: Config,
+    self_url: str,
+    fmt: str,
+    updated: datetime,
+    hubs: list[str],
+) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.id(spec.page_url)
+    fg.title(spec.title)
+    fg.description(spec.description or spec.title)
+    # The self link goes first: feedgen's RSS <link> is whichever link() came last.
+    fg.link(href=self_url, rel="self", type="application/rss+xml" if fmt == "rss" else "application/atom+xml")
+    for hub in hubs:
+        fg.link(href=hub, rel="hub")
+    fg.link(href=spec.page_url, rel="alternate", type="text/html")
+    fg.language(config.settings.language)
+    fg.author(_author(config))
+    fg.generator("publisher", version=__version__, uri=GENERATOR_URI)
+    fg.lastBuildDate(updated)
+    fg.updated(updated)
+    for item in items:
+        post = item.post
+        fe = fg.add_entry(order="append")
+        fe.id(post.url)
+        fe.guid(post.url, permalink=True)
+        fe.title(post.title)
+        fe.link(href=post.url, rel="alternate", type="text/html")
+        fe.content(item.html, type="html")
+        if item.summary:
+            fe.description(item.summary)
+        fe.published(post.date)
+        fe.updated(post.lastmod)
+        if post.authors:
+            fe.author([{"name": a} for a in post.authors])
+            for name in post.authors:
+                fe.dc.dc_creator(name)
+        for term in (*post.categories, *post.tags):
+            fe.category(term=term, label=term)
+    return fg
+
+
+def _json_feed(spec: FeedSpec, items: Sequence[RenderedPost], config: Config, self_url: str, hubs: list[str]) -> bytes:
+    doc: dict[str, object] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": spec.title,
+        "home_page_url": spec.page_url,
+        "feed_url": self_url,
+        "description": spec.description or spec.title,
+        "language": config.settings.language,
+        "authors": [{"name": _author(config)["name"]}],
+    }
+    if hubs:
+        doc["hubs"] = [{"type": "WebSub", "url": h} for h in hubs]
+    entries = []
+    for item in items:
+        post = item.post
+        entry: dict[str, object] = {
+            "id": post.url,
+            "url": post.url,
+            "title": post.title,
+            "content_html": item.html,
+            "summary": item.summary,
+            "date_published": post.date.isoformat(),
+            "date_modified": post.lastmod.isoformat(),
+            "tags": list(dict.fromkeys((*post.categories, *post.tags))),
+        }
+        if post.source_url:
+            entry["external_url"] = post.source_url
+        if post.images:
+            entry["image"] = urljoin(post.url, post.images[0])
+        if post.authors:
+            entry["authors"] = [{"name": a} for a in post.authors]
+        entries.append(entry)
+    doc["items"] = entries
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically replace `path` with `data` unless it already holds exactly that.
+
+    Leaving unchanged files alone keeps their mtime, so Last-Modified/ETag and feed
+    readers' conditional GETs keep working.
+    """
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

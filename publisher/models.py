@@ -1,0 +1,65 @@
+"""Plain data passed between stages. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["published", "draft", "scheduled", "expired"]
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post's front matter, validated and normalized; the body is read when needed."""
+
+    path: Path
+    relpath: str
+    slug: str
+    section: str
+    url: str
+    title: str
+    date: datetime
+    publish_date: datetime
+    lastmod: datetime
+    expiry_date: datetime | None
+    draft: bool
+    description: str
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+    authors: tuple[str, ...]
+    source_url: str
+    source_name: str
+    images: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def status(self, now: datetime) -> Status:
+        """Hugo's rules: drafts, future publishDate and past expiryDate stay out of every output."""
+        if self.draft:
+            return "draft"
+        if self.publish_date > now:
+            return "scheduled"
+        if self.expiry_date is not None and self.expiry_date <= now:
+            return "expired"
+        return "published"
+
+
+@dataclass(frozen=True)
+class RenderedPost:
+    """What feeds and emails need of a post's body: absolute-URL HTML and a text summary."""
+
+    post: Post
+    html: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed family (RSS + Atom + JSON) over a list of posts: the site or a term."""
+
+    key: str  # "" for the site, "tags/<term>" or "categories/<term>"
+    title: str
+    description: str
+    page_url: str  # the HTML page the feed belongs to
+    posts: tuple[Post, ...]

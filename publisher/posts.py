@@ -1,0 +1,405 @@
+"""Find and load posts from a Hugo `content/` folder; the only importer of python-frontmatter.
+
+A post that can't be used becomes a list of `Problem`s (path:line: message) and never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
+
+from publisher import urls
+from publisher.config import Config
+from publisher.errors import PostError, Problem
+from publisher.models import Post
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+BUNDLE_INDEXES = tuple("index" + s for s in MARKDOWN_SUFFIXES)
+SECTION_INDEXES = tuple("_index" + s for s in MARKDOWN_SUFFIXES)
+
+
+class TomlHandler(BaseHandler):
+    """Hugo's `+++` TOML front matter, read with the standard library's TOML 1.0 parser."""
+
+    FM_BOUNDARY = re.compile(r"^\+{3,}\s*$", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return tomllib.loads(fm)
+
+
+_HANDLERS: tuple[BaseHandler, ...] = (YAMLHandler(), TomlHandler(), JSONHandler())
+
+
+@dataclass(frozen=True)
+class Source:
+    """A candidate post file found on disk, with what the build cache keys on."""
+
+    path: Path
+    relpath: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def stamp(self) -> tuple[int, int]:
+        return (self.size, self.mtime_ns)
+
+
+def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
+    """Every Markdown post under content_dir, Hugo's way, sorted by path.
+
+    Leaf bundles (`dir/index.md`) are posts and everything else in their folder is a
+    resource; `_index.md` section pages and non-Markdown files are skipped; a symlink whose
+    target lies outside content_dir is reported and never read.
+    """
+    if not content_dir.is_dir():
+        raise PostError([Problem(str(content_dir), None, "content folder not found; set content_dir in the config")])
+    root = content_dir.resolve()
+    found: list[Source] = []
+    problems: list[Problem] = []
+    seen_dirs: set[Path] = set()
+
+    def inside(p: Path) -> bool:
+        return p == root or root in p.parents
+
+    def walk(directory: Path) -> None:
+        real = directory.resolve()
+        if real in seen_dirs:
+            return
+        seen_dirs.add(real)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(Problem(_rel(Path(directory), root), None, f"cannot read folder: {exc.strerror}"))
+            return
+        names = {e.name for e in entries}
+        bundle = next((n for n in BUNDLE_INDEXES if n in names), None) if directory != root else None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            rel = _rel(path, root)
+            if entry.is_symlink() and not inside(path.resolve()):
+                problems.append(Problem(rel, None, "symlink points outside content_dir; not read"))
+                continue
+            if bundle is not None and entry.name != bundle:
+                continue  # a leaf bundle's resources
+            try:
+                if entry.is_dir():
+                    walk(path)
+                    continue
+                if not entry.name.lower().endswith(MARKDOWN_SUFFIXES) or entry.name.lower() in SECTION_INDEXES:
+                    continue
+                st = entry.stat()
+            except OSError as exc:
+                problems.append(Problem(rel, None, f"cannot read: {exc.strerror}"))
+                continue
+            found.append(Source(path, rel, st.st_size, st.st_mtime_ns))
+
+    walk(content_dir)
+    found.sort(key=lambda s: s.relpath)
+    return found, problems
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    meta: dict[str, Any]
+    body: str
+    fm_text: str
+    fm_line: int  # line number of the first front matter line in the file
+
+
+def read_text(source: Source, display: str) -> str:
+    """UTF-8 (with or without BOM) text with Unix line endings."""
+    try:
+        data = source.path.read_bytes()
+    except OSError as exc:
+        raise PostError([Problem(display, None, f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PostError(
+            [Problem(display, line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8")]
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def split(text: str, display: str) -> Parsed:
+    """Separate front matter from the Markdown body, with line numbers for errors."""
+    if not text.strip():
+        raise PostError([Problem(display, 1, "file is empty")])
+    stripped = text.lstrip()
+    skipped = text.count("\n", 0, len(text) - len(stripped))
+    handler = next((h for h in _HANDLERS if h.detect(stripped)), None)
+    if handler is None:
+        raise PostError(
+            [Problem(display, skipped + 1, "no front matter: start the file with '---' (YAML) or '+++' (TOML)")]
+        )
+    try:
+        fm, body = handler.split(stripped)
+    except ValueError:
+        raise PostError(
+            [Problem(display, skipped + 1, "front matter is never closed: add the closing delimiter line")]
+        ) from None
+    # Line (1-based) where the front matter text begins; its Nth line (0-based) is fm_line + N.
+    opening = handler.FM_BOUNDARY.match(stripped)
+    fm_line = skipped + 1 + stripped.count("\n", 0, opening.end() if opening else 0)
+    try:
+        meta = handler.load(fm)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = fm_line + mark.line if mark is not None else fm_line
+        what = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x) or str(exc)
+        raise PostError([Problem(display, line, f"invalid YAML front matter: {what}")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = fm_line + int(m.group(1)) - 1 if m else fm_line
+        msg = re.sub(r"\s*\(at line.*?\)", "", str(exc))
+        raise PostError([Problem(display, line, f"invalid TOML front matter: {msg}")]) from None
+    except json.JSONDecodeError as exc:
+        raise PostError([Problem(display, fm_line + exc.lineno - 1, f"invalid JSON front matter: {exc.msg}")]) from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise PostError([Problem(display, fm_line, "front matter must be a set of 'key: value' lines")])
+    return Parsed(meta, body, fm, fm_line)
+
+
+def load_post(source: Source, config: Config) -> Post:
+    """Validate one post's front matter into a Post; every problem found is reported at once."""
+    display = _display(source, config)
+    parsed = split(read_text(source, display), display)
+    return _to_post(source, parsed, config, display)
+
+
+def read_body(post: Post, config: Config) -> str:
+    """The Markdown body of a post, re-read from disk (bodies are not kept in memory)."""
+    source = Source(post.path, post.relpath, 0, 0)
+    display = _display(source, config)
+    return clean_text(split(read_text(source, display), display).body)
+
+
+def _display(source: Source, config: Config) -> str:
+    """The path as the operator knows it: relative to the current folder when possible."""
+    try:
+        return os.path.relpath(source.path)
+    except ValueError:
+        return str(source.path)
+
+
+class _Fields:
+    """Reads front matter fields Hugo's way (keys case-insensitive), collecting problems."""
+
+    def __init__(self, parsed: Parsed, tz: ZoneInfo, display: str):
+        self.meta = {str(k).lower(): v for k, v in parsed.meta.items()}
+        self.parsed = parsed
+        self.tz = tz
+        self.display = display
+        self.problems: list[Problem] = []
+
+    def line_of(self, key: str) -> int:
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*[:=]", re.IGNORECASE)
+        for i, line in enumerate(self.parsed.fm_text.split("\n")):
+            if pattern.match(line):
+                return self.parsed.fm_line + i
+        return self.parsed.fm_line
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.display, self.line_of(key), message))
+
+    def first(self, *keys: str) -> tuple[str, Any]:
+        for key in keys:
+            if self.meta.get(key) not in (None, ""):
+                return key, self.meta[key]
+        return keys[0], None
+
+    def text(self, *keys: str) -> str:
+        key, value = self.first(*keys)
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            self.problem(key, f"'{key}' must be text, not a {'list' if isinstance(value, list) else 'table'}")
+            return ""
+        return clean_line(str(value))
+
+    def terms(self, key: str) -> tuple[str, ...]:
+        value = self.meta.get(key)
+        if value is None or value == "":
+            return ()
+        if isinstance(value, (str, int, float)):
+            value = [value]
+        if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
+            self.problem(key, f"'{key}' must be a list of names or a single name")
+            return ()
+        out: dict[str, None] = {}
+        for v in value:
+            name = clean_line(str(v))
+            if name and urls.urlize(name):
+                out.setdefault(name, None)
+            elif name:
+                self.problem(
+                    key,
+                    f"{key[:-1] if key.endswith('s') else key} {name!r} has no letters or digits to build its URL from",
+                )
+        return tuple(out)
+
+    def when(self, *keys: str) -> datetime | None:
+        key, value = self.first(*keys)
+        if value is None:
+            return None
+        try:
+            return parse_date(value, self.tz)
+        except ValueError:
+            self.problem(key, f"'{key}' is not a date: {value!r}; write e.g. 2026-01-18 or 2026-01-18T09:30:00+08:00")
+            return None
+
+    def flag(self, key: str) -> bool:
+        value = self.meta.get(key, False)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
+            return value.strip().lower() in ("true", "yes")
+        self.problem(key, f"'{key}' must be true or false, not {value!r}")
+        return True  # an unreadable draft flag must never publish
+
+
+def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Post:
+    f = _Fields(parsed, config.timezone, display)
+    title = f.text("title")
+    if not title:
+        f.problem("title", "front matter has no 'title'")
+    d = f.when("date", "publishdate", "pubdate", "published")
+    if d is None and not f.problems:
+        f.problem("date", "front matter has no 'date'")
+    publish_date = f.when("publishdate", "pubdate", "published") or d
+    lastmod = f.when("lastmod", "modified") or d
+    expiry = f.when("expirydate", "unpublishdate")
+    draft = f.flag("draft")
+    rel = Path(source.relpath)
+    is_bundle = rel.name.lower() in BUNDLE_INDEXES
+    default_slug = rel.parent.name if is_bundle else rel.stem
+    raw_slug = f.text("slug") or default_slug
+    slug = urls.urlize(raw_slug)
+    if not slug:
+        f.problem("slug", f"slug {raw_slug!r} has no letters or digits to build a URL from")
+    section = urls.urlize(rel.parts[0]) if len(rel.parts) > 1 and not (is_bundle and len(rel.parts) == 2) else ""
+    description = f.text("description", "summary")
+    tags = f.terms("tags")
+    categories = f.terms("categories")
+    authors = f.terms("authors") or f.terms("author")
+    source_url = f.text("source_url")
+    source_name = f.text("source_name")
+    images = f.terms("images")
+    cover = f.meta.get("cover")
+    if isinstance(cover, dict):
+        cover = cover.get("image")
+    if isinstance(cover, str) and cover.strip():
+        images = (cover.strip(), *images)
+    if f.problems:
+        raise PostError(f.problems)
+    assert d is not None and publish_date is not None and lastmod is not None
+    return Post(
+        path=source.path,
+        relpath=source.relpath,
+        slug=slug,
+        section=section,
+        url=urls.permalink(config.base_url, config.permalink, slug=slug, section=section, date=d),
+        title=title,
+        date=d,
+        publish_date=publish_date,
+        lastmod=max(lastmod, d),
+        expiry_date=expiry,
+        draft=draft,
+        description=description,
+        tags=tags,
+        categories=categories,
+        authors=authors,
+        source_url=source_url,
+        source_name=source_name,
+        images=images,
+        params=f.meta,
+    )
+
+
+def parse_date(value: Any, tz: ZoneInfo) -> datetime:
+    """A front matter date as an aware datetime; naive values are read in the site's zone."""
+    if isinstance(value, datetime):
+        result = value
+    elif isinstance(value, date):
+        result = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            result = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                result = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                raise ValueError(text) from None
+    else:
+        raise ValueError(repr(value))
+    return result if result.tzinfo is not None else result.replace(tzinfo=tz)
+
+
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def clean_line(text: str) -> str:
+    """One line of text safe for XML and email headers: no CR/LF or other control characters."""
+    text = unicodedata.normalize("NFC", text)
+    return " ".join(_CONTROL_LINE.sub(" ", text).split())
+
+
+def clean_text(text: str) -> str:
+    """Body text with the control characters XML can't carry removed."""
+    return _XML_INVALID.sub("", text)
+
+
+def check_unique(posts: list[Post], config: Config) -> tuple[list[Post], list[Problem]]:
+    """Reject every post whose URL another post also claims (the slug decides the URL)."""
+    by_url: dict[str, list[Post]] = {}
+    for post in posts:
+        by_url.setdefault(post.url, []).append(post)
+    keep: list[Post] = []
+    problems: list[Problem] = []
+    for group in by_url.values():
+        if len(group) == 1:
+            keep.append(group[0])
+            continue
+        for post in group:
+            others = ", ".join(_display(Source(o.path, o.relpath, 0, 0), config) for o in group if o is not post)
+            problems.append(
+                Problem(
+                    _display(Source(post.path, post.relpath, 0, 0), config),
+                    None,
+                    f"slug {post.slug!r} is also used by {others}; give one of them another 'slug'",
+                )
+            )
+    return keep, problems
+
+
+def iter_published(posts: list[Post], now: datetime) -> Iterator[Post]:
+    return (p for p in posts if p.status(now) == "published")

@@ -1,0 +1,153 @@
+"""Markdown and Jinja: the only importers of markdown, jinja2 and lxml.html.
+
+One Jinja Environment (autoescaped HTML, StrictUndefined) and one Markdown converter per
+build. Every URL in rendered HTML is made absolute against the post's URL, because feed
+readers and email clients have no base URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import jinja2
+import lxml.html
+import markdown
+from markdown.extensions.toc import slugify_unicode
+from markupsafe import Markup
+
+from publisher import __version__
+from publisher.config import Config
+from publisher.errors import TemplateError
+from publisher.models import Post, RenderedPost
+
+BUILTIN_TEMPLATES = next(
+    p for p in (Path(__file__).parent / "templates", Path(__file__).parent.parent / "templates") if p.is_dir()
+)
+MARKDOWN_EXTENSIONS = ["extra", "sane_lists", "toc", "admonition"]
+MARKDOWN_CONFIG = {"toc": {"slugify": slugify_unicode, "permalink": False}}
+MORE = "<!--more-->"
+_BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "tr", "br", "dt", "dd", "table"}
+
+
+class Renderer:
+    """Turns posts into HTML; build one per config and reuse it (the converter is costly)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        dirs = [str(d) for d in (config.templates_dir, BUILTIN_TEMPLATES) if d is not None]
+        self.template_dirs = dirs
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(dirs),
+            autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
+            undefined=jinja2.StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            keep_trailing_newline=False,
+        )
+        self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+        self.md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything that shapes rendered output changes: templates, config, versions."""
+        h = hashlib.sha256(f"{__version__}|{markdown.__version__}|{self.config.settings!r}".encode())
+        for d in self.template_dirs:
+            for path in sorted(Path(d).rglob("*")):
+                if path.is_file():
+                    h.update(path.relative_to(d).as_posix().encode() + b"\0" + path.read_bytes())
+        return h.hexdigest()[:32]
+
+    def markdown_html(self, body: str, base: str) -> str:
+        """Markdown (raw HTML kept) to HTML whose links and images are all absolute."""
+        self.md.reset()
+        return absolutize(self.md.convert(body), base)
+
+    def render_post(self, post: Post, body: str) -> RenderedPost:
+        """The feed item: the post body through `feed_item.html`, plus its summary."""
+        html = self.markdown_html(body, post.url)
+        if post.description:
+            summary = post.description
+        elif MORE in body:
+            summary = text_summary(self.markdown_html(body.split(MORE, 1)[0], post.url), 10**9)
+        else:
+            summary = text_summary(html, self.config.summary_length)
+        item = self.render("feed_item.html", post=post, content=Markup(html), summary=summary, site=self.site())
+        return RenderedPost(post=post, html=item, summary=summary)
+
+    def site(self) -> dict[str, Any]:
+        s = self.config.settings
+        return {
+            "title": s.title,
+            "description": s.description,
+            "base_url": self.config.base_url,
+            "language": s.language,
+        }
+
+    def render(self, name: str, **context: Any) -> str:
+        """Render a template; a broken one becomes a TemplateError naming file and line."""
+        try:
+            template = self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(f"template {name!r} not found in {', '.join(self.template_dirs)}") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from None
+        try:
+            return template.render(**context)
+        except Exception as exc:
+            line = _template_line(exc, template.filename)
+            where = f"{template.filename}:{line}" if line else str(template.filename)
+            raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def absolutize(html: str, base: str) -> str:
+    """Rewrite every relative href/src/srcset (and the like) against base."""
+    if not html.strip():
+        return html
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    root.make_links_absolute(base, resolve_base_href=False, handle_failures="ignore")
+    for el in root.iter():
+        srcset = el.get("srcset") if isinstance(el.tag, str) else None
+        if srcset:
+            el.set("srcset", _absolute_srcset(srcset, base))
+    out = lxml.html.tostring(root, encoding="unicode")
+    return out[len("<div>") : -len("</div>")]
+
+
+def _absolute_srcset(srcset: str, base: str) -> str:
+    parts = []
+    for candidate in srcset.split(","):
+        bits = candidate.strip().split(None, 1)
+        if bits:
+            bits[0] = urljoin(base, bits[0])
+            parts.append(" ".join(bits))
+    return ", ".join(parts)
+
+
+def text_summary(html: str, limit: int) -> str:
+    """Plain text of HTML, cut at about `limit` characters (at a space when there is one nearby)."""
+    if not html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag in _BLOCKS:
+            el.tail = "\n" + (el.tail or "")
+    text = " ".join(root.text_content().split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit * 0.8:
+        cut = cut[:space]
+    return re.sub(r"[\s,.;:，。；：、]+$", "", cut) + "…"

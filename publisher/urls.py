@@ -1,0 +1,45 @@
+"""URL and path rules shared by posts and feeds, matching Hugo's so links keep working."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from urllib.parse import quote
+
+_ALLOWED_PUNCT = set("._#+~-@")
+
+
+def urlize(text: str) -> str:
+    """Hugo's term/slug to path rule: lower case, spaces to hyphens, CJK kept, unsafe removed.
+
+    Unlike Hugo, '/' and '\\' are dropped and leading dots stripped, so a term can never
+    name a path outside its folder.
+    """
+    out: list[str] = []
+    pending_hyphen = was_hyphen = False
+    for ch in text.lower():
+        cat = unicodedata.category(ch)
+        if ch in _ALLOWED_PUNCT or cat[0] in "LM" or cat == "Nd":
+            was_hyphen = ch == "-"
+            if pending_hyphen and not was_hyphen:
+                out.append("-")
+            pending_hyphen = False
+            out.append(ch)
+        elif out and not was_hyphen and ch.isspace():
+            pending_hyphen = True
+    return "".join(out).lstrip(".")
+
+
+def permalink(base_url: str, pattern: str, *, slug: str, section: str, date: datetime) -> str:
+    """Absolute, percent-encoded URL of a post from the configured pattern."""
+    path = pattern.format(
+        slug=slug, section=section, year=f"{date.year:04d}", month=f"{date.month:02d}", day=f"{date.day:02d}"
+    )
+    while "//" in path:
+        path = path.replace("//", "/")
+    return absolute(base_url, path)
+
+
+def absolute(base_url: str, path: str) -> str:
+    """Join a site-relative path onto base_url, percent-encoding non-ASCII characters."""
+    return base_url + quote(path.lstrip("/"), safe="/#%+~@.-_")
