@@ -88,7 +88,7 @@ def _feed(
         fe.link(href=post.url, rel="alternate", type="text/html")
         fe.content(item.html, type="html")
         if item.summary:
-            fe.description(item.summary)
+            fe.description(item.summary, isSummary=True)  # without isSummary it replaces Atom's <content>
         fe.published(post.date)
         fe.updated(post.lastmod)
         if post.authors:

@@ -61,7 +61,10 @@ class BuildReport:
 
 
 def meta_fingerprint(config: Config) -> str:
-    return hashlib.sha256(f"{__version__}|{config.settings!r}|{config.content_dir}".encode()).hexdigest()[:32]
+    """Changes when anything that shapes a loaded Post changes: settings or the loader's code."""
+    h = hashlib.sha256(f"{__version__}|{config.settings!r}|{config.content_dir}".encode())
+    h.update(Path(posts_mod.__file__).read_bytes())
+    return h.hexdigest()[:32]
 
 
 def load_site(

@@ -30,6 +30,7 @@ BUILTIN_TEMPLATES = next(
 MARKDOWN_EXTENSIONS = ["extra", "sane_lists", "toc", "admonition"]
 MARKDOWN_CONFIG = {"toc": {"slugify": slugify_unicode, "permalink": False}}
 MORE = "<!--more-->"
+_PROSE = {"p", "ul", "ol", "blockquote", "dl"}  # what a summary quotes: not code, tables, footnotes
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "tr", "br", "dt", "dd", "table"}
 
 
@@ -53,6 +54,8 @@ class Renderer:
     def fingerprint(self) -> str:
         """Changes whenever anything that shapes rendered output changes: templates, config, versions."""
         h = hashlib.sha256(f"{__version__}|{markdown.__version__}|{self.config.settings!r}".encode())
+        for module in ("rendering.py", "feeds.py"):  # code changes without a version bump, too
+            h.update((Path(__file__).parent / module).read_bytes())
         for d in self.template_dirs:
             for path in sorted(Path(d).rglob("*")):
                 if path.is_file():
@@ -136,14 +139,16 @@ def _absolute_srcset(srcset: str, base: str) -> str:
 
 
 def text_summary(html: str, limit: int) -> str:
-    """Plain text of HTML, cut at about `limit` characters (at a space when there is one nearby)."""
+    """Plain text of the prose in HTML, cut at about `limit` characters (at a space when there is one nearby)."""
     if not html.strip():
         return ""
     root = lxml.html.fragment_fromstring(html, create_parent="div")
-    for el in root.iter():
-        if isinstance(el.tag, str) and el.tag in _BLOCKS:
-            el.tail = "\n" + (el.tail or "")
-    text = " ".join(root.text_content().split())
+    prose = [el for el in root if isinstance(el.tag, str) and el.tag in _PROSE]
+    for part in prose:
+        for el in part.iter():
+            if isinstance(el.tag, str) and el.tag in _BLOCKS:
+                el.tail = "\n" + (el.tail or "")
+    text = " ".join(" ".join(el.text_content() for el in prose).split())
     if len(text) <= limit:
         return text
     cut = text[:limit]

@@ -1,0 +1,129 @@
+"""The build use case: incremental, idempotent, and never stopped by one bad post."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from publisher.cache import FILE_NAME
+from publisher.publishing import build, check
+from tests.conftest import NOW, post_text
+
+
+def snapshot(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        p.relative_to(out).as_posix(): (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()
+    }
+
+
+def bump_mtime(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def test_rebuild_with_no_change_touches_nothing(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(title="A", tags=["x"]), "posts/b.md": post_text(title="B")})
+    first = build(config, now=NOW)
+    assert len(first.written) == 3 * 2  # site + tags/x
+    before = snapshot(config.output_dir)
+    again = build(config, now=NOW)
+    assert again.written == [] and again.unchanged == 6
+    assert snapshot(config.output_dir) == before
+
+
+def test_lost_cache_rewrites_nothing(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(title="A", tags=["x"])})
+    build(config, now=NOW)
+    before = snapshot(config.output_dir)
+    shutil.rmtree(config.cache_dir)
+    assert build(config, now=NOW).written == []
+    assert snapshot(config.output_dir) == before
+
+
+def test_damaged_cache_is_ignored(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(title="A")})
+    build(config, now=NOW)
+    (config.cache_dir / FILE_NAME).write_bytes(b"not a pickle")
+    report = build(config, now=NOW)
+    assert report.ok and report.written == []
+
+
+def test_new_post_rewrites_only_affected_feeds(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(title="A", tags=["x"]), "posts/b.md": post_text(title="B", tags=["y"])})
+    build(config, now=NOW)
+    (config.content_dir / "posts/c.md").write_text(post_text(title="C", date="2026-01-20", tags=["x"]))
+    report = build(config, now=NOW)
+    assert sorted(report.written) == sorted(
+        ["index.xml", "atom.xml", "feed.json", "tags/x/index.xml", "tags/x/atom.xml", "tags/x/feed.json"]
+    )
+    assert "C" in (config.output_dir / "tags/x/index.xml").read_text()
+
+
+def test_edited_post_is_reparsed(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(title="Old")})
+    build(config, now=NOW)
+    path = config.content_dir / "posts/a.md"
+    path.write_text(post_text(title="New"))
+    bump_mtime(path)
+    build(config, now=NOW)
+    assert "<title>New</title>" in (config.output_dir / "index.xml").read_text()
+
+
+def test_template_change_rebuilds_items(make_site, tmp_path) -> None:
+    templates = tmp_path / "site" / "t"
+    templates.mkdir(parents=True)
+    (templates / "feed_item.html").write_text("<div>v1 {{ content }}</div>")
+    config = make_site({"posts/a.md": post_text()}, templates_dir="t")
+    build(config, now=NOW)
+    (templates / "feed_item.html").write_text("<div>v2 {{ content }}</div>")
+    build(config, now=NOW)
+    assert "v2" in (config.output_dir / "index.xml").read_text()
+
+
+def test_feeds_of_vanished_terms_are_removed(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(tags=["gone"])})
+    build(config, now=NOW)
+    assert (config.output_dir / "tags/gone/index.xml").is_file()
+    path = config.content_dir / "posts/a.md"
+    path.write_text(post_text(tags=["kept"]))
+    bump_mtime(path)
+    report = build(config, now=NOW)
+    assert sorted(report.removed) == ["tags/gone/atom.xml", "tags/gone/feed.json", "tags/gone/index.xml"]
+    assert not (config.output_dir / "tags/gone").exists()
+    assert (config.output_dir / "tags/kept/index.xml").is_file()
+
+
+def test_foreign_files_in_output_are_left_alone(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(tags=["t"])})
+    (config.output_dir / "tags/other").mkdir(parents=True)
+    (config.output_dir / "tags/other/index.xml").write_text("hugo's")
+    build(config, now=NOW)
+    assert (config.output_dir / "tags/other/index.xml").read_text() == "hugo's"
+
+
+def test_broken_post_does_not_stop_the_others(make_site) -> None:
+    config = make_site({"posts/good.md": post_text(title="Good"), "posts/bad.md": "---\ntitle: [unclosed\n---\n"})
+    report = build(config, now=NOW)
+    assert not report.ok
+    assert [str(p) for p in report.site.problems][0].startswith(os.path.relpath(config.content_dir / "posts/bad.md"))
+    assert "<title>Good</title>" in (config.output_dir / "index.xml").read_text()
+
+
+def test_scheduled_post_appears_once_its_time_comes(make_site) -> None:
+    from datetime import timedelta
+
+    config = make_site({"posts/soon.md": post_text(title="Soon", date="2026-02-01T13:00:00+08:00")})
+    build(config, now=NOW)
+    assert "Soon" not in (config.output_dir / "index.xml").read_text()
+    build(config, now=NOW + timedelta(hours=2))
+    assert "Soon" in (config.output_dir / "index.xml").read_text()
+
+
+def test_check_writes_nothing(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(), "posts/d.md": post_text(title="D", draft=True)})
+    report = check(config, now=NOW)
+    assert report.ok
+    assert len(report.site.published) == 1 and len(report.site.with_status("draft")) == 1
+    assert not config.output_dir.exists()
+    assert not config.cache_dir.exists()

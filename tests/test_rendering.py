@@ -1,0 +1,112 @@
+"""Markdown rendering, absolute URLs, summaries and the Jinja templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from publisher.errors import TemplateError
+from publisher.publishing import load_site
+from publisher.rendering import Renderer, absolutize, text_summary
+from tests.conftest import NOW, post_text
+
+BASE = "https://blog.example.com/posts/hello/"
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ('<a href="../other/">x</a>', 'href="https://blog.example.com/posts/other/"'),
+        ('<a href="/about/">x</a>', 'href="https://blog.example.com/about/"'),
+        ('<img src="pic.png">', 'src="https://blog.example.com/posts/hello/pic.png"'),
+        ('<a href="#fn:1">1</a>', 'href="https://blog.example.com/posts/hello/#fn:1"'),
+        ('<a href="https://other.org/x">x</a>', 'href="https://other.org/x"'),
+        ('<a href="mailto:a@b.org">x</a>', 'href="mailto:a@b.org"'),
+        (
+            '<img srcset="a.png 1x, /b.png 2x" src="a.png">',
+            'srcset="https://blog.example.com/posts/hello/a.png 1x, https://blog.example.com/b.png 2x"',
+        ),
+    ],
+)
+def test_absolutize_rewrites_relative_urls(html: str, expected: str) -> None:
+    assert expected in absolutize(html, BASE)
+
+
+def test_absolutize_keeps_text_and_cjk() -> None:
+    html = "<p>中文 &amp; <b>粗體</b> 🎉</p>\n<p>二</p>"
+    assert absolutize(html, BASE) == html
+
+
+def _render(make_site, body: str, **front: object):
+    config = make_site({"posts/hello.md": post_text(body=body, **front)})
+    site = load_site(config, now=NOW)
+    (post,) = site.posts
+    return Renderer(config).render_post(post, body)
+
+
+def test_markdown_features_and_raw_html(make_site) -> None:
+    body = (
+        'Intro[^1] with <span class="raw">raw</span>.\n\n'
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "```python\nprint('<x>')\n```\n\n"
+        "## 標題 {: #custom }\n\n"
+        "[^1]: A note.\n"
+    )
+    html = _render(make_site, body).html
+    assert '<span class="raw">raw</span>' in html
+    assert "<table>" in html and "<td>1</td>" in html
+    assert '<code class="language-python">' in html and "print('&lt;x&gt;')" in html
+    assert '<h2 id="custom">標題</h2>' in html
+    assert 'class="footnote"' in html and "https://blog.example.com/posts/hello/#fn:1" in html
+
+
+def test_source_line_from_front_matter(make_site) -> None:
+    item = _render(make_site, "Body.", source_url="https://youtu.be/x?a=1&b=2", source_name="All-In <Podcast>")
+    assert '<a href="https://youtu.be/x?a=1&amp;b=2">All-In &lt;Podcast&gt;</a>' in item.html
+
+
+def test_no_source_line_without_source(make_site) -> None:
+    assert 'class="source"' not in _render(make_site, "Body.").html
+
+
+def test_summary_prefers_description(make_site) -> None:
+    assert _render(make_site, "Body text.", description="描述").summary == "描述"
+
+
+def test_summary_stops_at_more_marker(make_site) -> None:
+    item = _render(make_site, "First part.\n\n<!--more-->\n\nSecond part.")
+    assert item.summary == "First part."
+
+
+def test_automatic_summary_is_prose_only_and_cut() -> None:
+    html = "<p>" + "字" * 300 + "</p><pre><code>code</code></pre>"
+    summary = text_summary(html, 240)
+    assert summary == "字" * 240 + "…"
+    assert text_summary("<p>Short.</p><table><tr><td>cell</td></tr></table>", 240) == "Short."
+
+
+def test_template_override_is_used(make_site, tmp_path) -> None:
+    override = tmp_path / "site" / "mytemplates"
+    override.mkdir(parents=True)
+    (override / "feed_item.html").write_text('<div class="mine">{{ content }} {{ post.params.mood }}</div>')
+    config = make_site({"posts/hello.md": post_text(mood="<happy>")}, templates_dir="mytemplates")
+    (post,) = load_site(config, now=NOW).posts
+    html = Renderer(config).render_post(post, "Body.").html
+    assert html.startswith('<div class="mine"><p>Body.</p>')
+    assert "&lt;happy&gt;" in html  # autoescaped
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("line one\n{{ content }\n", "feed_item.html:2:"),
+        ("line one\nline two\n{{ post.no_such_field }}\n", "feed_item.html:3: UndefinedError"),
+    ],
+)
+def test_broken_template_names_file_and_line(make_site, tmp_path, template: str, message: str) -> None:
+    override = tmp_path / "site" / "t"
+    override.mkdir(parents=True)
+    (override / "feed_item.html").write_text(template)
+    config = make_site({"posts/hello.md": post_text()}, templates_dir="t")
+    (post,) = load_site(config, now=NOW).posts
+    with pytest.raises(TemplateError, match=message.replace("(", r"\(")):
+        Renderer(config).render_post(post, "Body.")
