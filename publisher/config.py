@@ -74,6 +74,8 @@ class Config:
 
     def __getattr__(self, name: str) -> Any:
         # Plain settings (title, language, feed_length...) read straight through.
+        if name == "settings":  # not yet set (copy/unpickle): don't recurse
+            raise AttributeError(name)
         return getattr(self.settings, name)
 
 
@@ -127,6 +129,10 @@ def resolve(settings: Settings, path: Path) -> Config:
         )
     if "slug" not in fields:
         raise err("permalink", "must contain {slug} so every post gets its own URL")
+    try:
+        settings.permalink.format(**dict.fromkeys(PERMALINK_FIELDS, "x"))
+    except (ValueError, IndexError, KeyError) as exc:
+        raise err("permalink", f"{settings.permalink!r} is not a valid pattern ({exc})") from None
     if not settings.permalink.startswith("/"):
         raise err("permalink", "must start with '/'")
     templates = root / settings.templates_dir if settings.templates_dir else None

@@ -42,7 +42,27 @@ class TomlHandler(BaseHandler):
         return tomllib.loads(fm)
 
 
-_HANDLERS: tuple[BaseHandler, ...] = (YAMLHandler(), TomlHandler(), JSONHandler())
+class _YamlLoader(yaml.CSafeLoader):
+    """libyaml's safe loader (many times faster than the pure-Python one) that keeps an
+    impossible date (2026-02-30) as text, so it is reported like any bad date."""
+
+
+def _yaml_timestamp(loader: yaml.CSafeLoader, node: yaml.Node) -> Any:
+    try:
+        return yaml.CSafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _yaml_timestamp)
+
+
+class _YamlHandler(YAMLHandler):
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml.load(fm, Loader=_YamlLoader)
+
+
+_HANDLERS: tuple[BaseHandler, ...] = (_YamlHandler(), TomlHandler(), JSONHandler())
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,7 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
-            problems.append(Problem(_rel(Path(directory), root), None, f"cannot read folder: {exc.strerror}"))
+            problems.append(Problem(display_path(Path(directory)), None, f"cannot read folder: {exc.strerror}"))
             return
         names = {e.name for e in entries}
         bundle = next((n for n in BUNDLE_INDEXES if n in names), None) if directory != root else None
@@ -93,8 +113,9 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
                 continue
             path = Path(entry.path)
             rel = _rel(path, root)
+            shown = display_path(path)
             if entry.is_symlink() and not inside(path.resolve()):
-                problems.append(Problem(rel, None, "symlink points outside content_dir; not read"))
+                problems.append(Problem(shown, None, "symlink points outside content_dir; not read"))
                 continue
             if bundle is not None and entry.name != bundle:
                 continue  # a leaf bundle's resources
@@ -106,7 +127,7 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
                     continue
                 st = entry.stat()
             except OSError as exc:
-                problems.append(Problem(rel, None, f"cannot read: {exc.strerror}"))
+                problems.append(Problem(shown, None, f"cannot read: {exc.strerror}"))
                 continue
             found.append(Source(path, rel, st.st_size, st.st_mtime_ns))
 
@@ -201,12 +222,15 @@ def read_body(post: Post, config: Config) -> str:
     return clean_text(split(read_text(source, display), display).body)
 
 
+def display_path(path: Path) -> str:
+    """The path as the operator knows it: relative to the current folder when inside it."""
+    cwd = os.getcwd()
+    text = str(path)
+    return text[len(cwd) + 1 :] if text.startswith(cwd + os.sep) else text
+
+
 def _display(source: Source, config: Config) -> str:
-    """The path as the operator knows it: relative to the current folder when possible."""
-    try:
-        return os.path.relpath(source.path)
-    except ValueError:
-        return str(source.path)
+    return display_path(source.path)
 
 
 class _Fields:
@@ -244,7 +268,8 @@ class _Fields:
             return ""
         return clean_line(str(value))
 
-    def terms(self, key: str) -> tuple[str, ...]:
+    def terms(self, key: str, taxonomy: bool = False) -> tuple[str, ...]:
+        """A list or single name; for a taxonomy, names with the same URL ("AI", "ai") are one."""
         value = self.meta.get(key)
         if value is None or value == "":
             return ()
@@ -253,17 +278,17 @@ class _Fields:
         if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
             self.problem(key, f"'{key}' must be a list of names or a single name")
             return ()
-        out: dict[str, None] = {}
+        out: dict[str, str] = {}
         for v in value:
             name = clean_line(str(v))
             if name and urls.urlize(name):
-                out.setdefault(name, None)
+                out.setdefault(urls.urlize(name) if taxonomy else name, name)
             elif name:
                 self.problem(
                     key,
                     f"{key[:-1] if key.endswith('s') else key} {name!r} has no letters or digits to build its URL from",
                 )
-        return tuple(out)
+        return tuple(out.values())
 
     def when(self, *keys: str) -> datetime | None:
         key, value = self.first(*keys)
@@ -288,10 +313,14 @@ class _Fields:
 def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Post:
     f = _Fields(parsed, config.timezone, display)
     title = f.text("title")
-    if not title:
-        f.problem("title", "front matter has no 'title'")
+    if not title and not f.problems:  # a title that isn't text was reported already
+        has_key = "title" in f.meta and f.meta["title"] not in (None, "")
+        f.problem(
+            "title",
+            "'title' is empty once control characters are removed" if has_key else "front matter has no 'title'",
+        )
     d = f.when("date", "publishdate", "pubdate", "published")
-    if d is None and not f.problems:
+    if d is None and f.first("date", "publishdate", "pubdate", "published")[1] is None:
         f.problem("date", "front matter has no 'date'")
     publish_date = f.when("publishdate", "pubdate", "published") or d
     lastmod = f.when("lastmod", "modified") or d
@@ -306,8 +335,8 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         f.problem("slug", f"slug {raw_slug!r} has no letters or digits to build a URL from")
     section = urls.urlize(rel.parts[0]) if len(rel.parts) > 1 and not (is_bundle and len(rel.parts) == 2) else ""
     description = f.text("description", "summary")
-    tags = f.terms("tags")
-    categories = f.terms("categories")
+    tags = f.terms("tags", taxonomy=True)
+    categories = f.terms("categories", taxonomy=True)
     authors = f.terms("authors") or f.terms("author")
     source_url = f.text("source_url")
     source_name = f.text("source_name")

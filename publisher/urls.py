@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import quote
 
 _ALLOWED_PUNCT = set("._#+~-@")
 
 
+@lru_cache(maxsize=65536)  # terms repeat across thousands of posts
 def urlize(text: str) -> str:
     """Hugo's term/slug to path rule: lower case, spaces to hyphens, CJK kept, unsafe removed.
 
@@ -41,5 +43,5 @@ def permalink(base_url: str, pattern: str, *, slug: str, section: str, date: dat
 
 
 def absolute(base_url: str, path: str) -> str:
-    """Join a site-relative path onto base_url, percent-encoding non-ASCII characters."""
-    return base_url + quote(path.lstrip("/"), safe="/#%+~@.-_")
+    """Join a site-relative path onto base_url, percent-encoding non-ASCII characters and '#'."""
+    return base_url + quote(path.lstrip("/"), safe="/%+~@.-_")

@@ -6,7 +6,7 @@ import json
 import os
 import shlex
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -66,7 +66,7 @@ def test_rss_item_fields(sample_site) -> None:
     assert feed.feed.language == "zh-TW"
     self_links = [link.href for link in feed.feed.links if link.rel == "self"]
     assert self_links == ["https://blog.example.com/index.xml"]
-    newest, older = feed.entries
+    _newest, older = feed.entries
     url = "https://blog.example.com/posts/2026-01-05-groq-nvidia-prefill-decode/"
     assert older.link == url
     assert older.id == url
@@ -74,7 +74,7 @@ def test_rss_item_fields(sample_site) -> None:
     assert older.summary.startswith("為什麼 NVIDIA 願意與潛在競爭對手 Groq 合作？")
     assert "<h2" in older.content[0].value
     assert {t.term for t in older.tags} == {"Groq", "NVIDIA", "AI晶片", "Chamath Palihapitiya", "LLM", "AI 產業"}
-    assert datetime(*older.published_parsed[:6], tzinfo=timezone.utc) == datetime(2026, 1, 5, 4, 0, tzinfo=timezone.utc)
+    assert datetime(*older.published_parsed[:6], tzinfo=UTC) == datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
     raw = (sample_site.output_dir / "index.xml").read_text()
     assert "<pubDate>Mon, 05 Jan 2026 12:00:00 +0800</pubDate>" in raw
     assert "<lastBuildDate>Tue, 06 Jan 2026 12:00:00 +0800</lastBuildDate>" in raw  # newest item, not now()

@@ -1,0 +1,105 @@
+"""The `publisher` command as an operator runs it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+from click.testing import CliRunner
+
+from publisher.cli import cli
+from publisher.config import documented_keys
+from tests.conftest import post_text
+
+ROOT = Path(__file__).parent.parent
+
+
+def run(config, *args: str):
+    return CliRunner().invoke(cli, ["--config", str(config.path), *args], catch_exceptions=False)
+
+
+def test_build_reports_summary(make_site) -> None:
+    config = make_site(data=["posts/2026-01-05-groq-nvidia-prefill-decode.md"])
+    result = run(config, "build")
+    assert result.exit_code == 0, result.output
+    assert "1 published, 0 drafts, 0 scheduled, 0 expired, 0 rejected" in result.output
+    assert (config.output_dir / "index.xml").is_file()
+
+
+def test_build_with_a_rejected_post_exits_1_but_writes_the_rest(make_site) -> None:
+    config = make_site({"posts/good.md": post_text(title="Good"), "posts/bad.md": "---\ntitle: Bad\n---\nno date\n"})
+    result = run(config, "build")
+    assert result.exit_code == 1
+    assert "posts/bad.md:1: front matter has no 'date'" in result.output
+    assert "1 published" in result.output and "1 rejected" in result.output
+    assert "<title>Good</title>" in (config.output_dir / "index.xml").read_text()
+
+
+def test_check_lists_scheduled_posts_and_writes_nothing(make_site) -> None:
+    config = make_site(
+        {
+            "posts/a.md": post_text(title="A", date="2026-01-01"),
+            "posts/d.md": post_text(title="D", draft=True),
+            "posts/later.md": post_text(title="Later", date="2099-05-01T08:00:00+08:00"),
+        }
+    )
+    result = run(config, "check")
+    assert result.exit_code == 0, result.output
+    assert "1 published, 1 drafts, 1 scheduled, 0 expired, 0 rejected" in result.output
+    assert "scheduled: posts/later.md at 2099-05-01T08:00:00+08:00" in result.output
+    assert not config.output_dir.exists()
+
+
+def test_check_exits_1_on_rejection(make_site) -> None:
+    config = make_site({"posts/bad.md": b"\xff\xfe not utf-8"})
+    result = run(config, "check")
+    assert result.exit_code == 1
+    assert "bad.md:1: not valid UTF-8" in result.output
+
+
+def test_missing_config_is_a_clear_error(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(tmp_path / "nope.toml"), "build"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"Error: {tmp_path / 'nope.toml'}: config file not found"
+
+
+def test_bad_config_value_names_the_key(make_site) -> None:
+    config = make_site({"posts/a.md": post_text()})
+    config.path.write_text(config.path.read_text() + "feed_length = 'many'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(config.path), "check"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "'feed_length' must be an integer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_readme_quick_start_builds_the_sample_site(tmp_path) -> None:
+    """The sample site in the repository builds as `make run` does, from another folder."""
+    site = tmp_path / "repo"
+    shutil.copytree(ROOT / "content", site / "content")
+    shutil.copy(ROOT / "publisher.toml", site / "publisher.toml")
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(site / "publisher.toml"), "build"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 published" in result.stdout
+    feed = feedparser.parse((site / "public/index.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 2
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for key, help_text in documented_keys():
+        assert f"| `{key}` |" in readme, key
+        assert help_text

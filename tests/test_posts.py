@@ -1,0 +1,396 @@
+"""Loading posts from content/: discovery, front matter, slugs, dates, status and rejections."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+
+import pytest
+from conftest import NOW, TAIPEI, post_text
+
+from publisher import posts
+from publisher.errors import PostError
+from publisher.publishing import Site, load_site
+
+GOOD = post_text("Good one", slug="good-one")
+
+
+def load(make_site, files: dict[str, str | bytes], **settings: object) -> Site:
+    return load_site(make_site(files, **settings), now=NOW)
+
+
+def by_rel(site: Site) -> dict:
+    return {p.relpath: p for p in site.posts}
+
+
+def only_post(site: Site):
+    assert site.problems == []
+    (post,) = site.posts
+    return post
+
+
+def only_problem(site: Site, name: str):
+    found = [p for p in site.problems if p.path.endswith(name)]
+    assert len(found) == 1, site.problems
+    return found[0]
+
+
+# --- discovery -------------------------------------------------------------------------
+
+
+def test_md_and_markdown_files_are_posts_recursively(make_site):
+    files = {"posts/a.md": post_text("A"), "posts/2026/01/b.markdown": post_text("B"), "notes/c.MD": post_text("C")}
+    site = load(make_site, files)
+    assert sorted(by_rel(site)) == ["notes/c.MD", "posts/2026/01/b.markdown", "posts/a.md"]
+
+
+def test_leaf_bundle_is_one_post_named_after_its_folder(make_site):
+    files = {
+        "posts/my-bundle/index.md": post_text("Bundle"),
+        "posts/my-bundle/notes.md": post_text("Resource, not a post"),
+        "posts/my-bundle/extra/more.md": post_text("Also a resource"),
+        "posts/my-bundle/cover.png": b"\x89PNG",
+    }
+    post = only_post(load(make_site, files))
+    assert (post.relpath, post.slug, post.section) == ("posts/my-bundle/index.md", "my-bundle", "posts")
+    assert post.url == "https://blog.example.com/posts/my-bundle/"
+
+
+def test_section_pages_other_files_and_dot_files_are_skipped(make_site):
+    config = make_site(
+        {
+            "_index.md": post_text("Home"),
+            "posts/_index.md": post_text("Section"),
+            "posts/notes.txt": "not markdown",
+            "posts/.hidden.md": post_text("Hidden"),
+            ".git/x.md": post_text("In a dot folder"),
+            "posts/real.md": post_text("Real"),
+        }
+    )
+    sources, problems = posts.discover(config.content_dir)
+    assert [s.relpath for s in sources] == ["posts/real.md"]
+    assert problems == []
+
+
+def test_symlink_to_a_file_outside_content_is_reported_and_not_read(make_site):
+    config = make_site({"posts/ok.md": GOOD})
+    outside = config.root / "secret.md"
+    outside.write_text(post_text("Secret"), encoding="utf-8")
+    os.symlink(outside, config.content_dir / "posts" / "link.md")
+    site = load_site(config, now=NOW)
+    assert [p.title for p in site.posts] == ["Good one"]
+    (problem,) = site.problems
+    assert problem.path.endswith("content/posts/link.md")
+    assert "symlink points outside content_dir" in problem.message
+
+
+def test_symlink_inside_content_is_read(make_site):
+    config = make_site({"library/real.md": post_text("Shared")})
+    os.symlink(config.content_dir / "library" / "real.md", config.content_dir / "library" / "alias.md")
+    site = load_site(config, now=NOW)
+    assert site.problems == []
+    assert {p.relpath: p.title for p in site.posts} == {"library/alias.md": "Shared", "library/real.md": "Shared"}
+
+
+def test_load_post_raises_post_error_with_every_problem(make_site):
+    config = make_site({"posts/bad.md": "---\ndraft: true\n---\n"})
+    (source,), _ = posts.discover(config.content_dir)
+    with pytest.raises(PostError) as err:
+        posts.load_post(source, config)
+    assert [(p.line, p.message) for p in err.value.problems] == [
+        (1, "front matter has no 'title'"),
+        (1, "front matter has no 'date'"),
+    ]
+
+
+# --- front matter formats and fields ----------------------------------------------------
+
+FORMATS = {
+    "yaml": '---\ntitle: "T"\ndate: 2026-01-10T09:00:00+08:00\n---\nBody\n',
+    "toml": '+++\ntitle = "T"\ndate = 2026-01-10T09:00:00+08:00\n+++\nBody\n',
+    "json": '{\n  "title": "T",\n  "date": "2026-01-10T09:00:00+08:00"\n}\nBody\n',
+}
+
+
+@pytest.mark.parametrize("text", FORMATS.values(), ids=FORMATS.keys())
+def test_yaml_toml_and_json_front_matter(make_site, text):
+    post = only_post(load(make_site, {"posts/p.md": text}))
+    assert post.title == "T"
+    assert post.date == datetime(2026, 1, 10, 9, 0, tzinfo=TAIPEI)
+
+
+@pytest.mark.parametrize("key", ["publishDate", "publishdate", "PublishDate"])
+def test_front_matter_keys_are_case_insensitive(make_site, key):
+    post = only_post(load(make_site, {"posts/p.md": post_text("P", **{key: "2026-01-20"})}))
+    assert post.publish_date == datetime(2026, 1, 20, tzinfo=TAIPEI)
+
+
+def test_unknown_fields_are_kept_in_params_with_lower_case_keys(make_site):
+    post = only_post(load(make_site, {"posts/p.md": post_text("P", MyField="x", series="AI")}))
+    assert post.params["myfield"] == "x"
+    assert post.params["series"] == "AI"
+    assert "MyField" not in post.params
+
+
+# --- slugs and URLs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "slug"),
+    [
+        ("posts/My Post.md", post_text("T"), "my-post"),
+        ("posts/file-name.md", post_text("T", slug="From Front Matter"), "from-front-matter"),
+        ("posts/folder/index.md", post_text("T", slug="wins"), "wins"),
+        ("posts/My Bundle/index.markdown", post_text("T"), "my-bundle"),
+        ("posts/AI 產業.md", post_text("T"), "ai-產業"),
+    ],
+)
+def test_slug_from_front_matter_then_bundle_folder_then_file_stem(make_site, name, text, slug):
+    assert only_post(load(make_site, {name: text})).slug == slug
+
+
+def test_url_is_absolute_and_percent_encodes_cjk(make_site):
+    post = only_post(load(make_site, {"posts/中文.md": post_text("T")}))
+    assert post.url == "https://blog.example.com/posts/%E4%B8%AD%E6%96%87/"
+
+
+def test_url_percent_encodes_hash_so_it_is_not_a_fragment(make_site):
+    post = only_post(load(make_site, {"posts/p.md": post_text("T", slug="C#")}))
+    assert (post.slug, post.url) == ("c#", "https://blog.example.com/posts/c%23/")
+
+
+@pytest.mark.parametrize(
+    ("name", "section", "url"),
+    [
+        ("posts/2026/01/deep.md", "posts", "https://blog.example.com/posts/deep/"),
+        ("top.md", "", "https://blog.example.com/top/"),
+        ("top-bundle/index.md", "", "https://blog.example.com/top-bundle/"),
+    ],
+)
+def test_section_is_the_first_folder_under_content(make_site, name, section, url):
+    post = only_post(load(make_site, {name: post_text("T")}))
+    assert (post.section, post.url) == (section, url)
+
+
+def test_permalink_pattern_with_date_fields(make_site):
+    site = load(make_site, {"posts/hello.md": post_text("T")}, permalink="/{year}/{month}/{slug}/")
+    assert only_post(site).url == "https://blog.example.com/2026/01/hello/"
+
+
+# --- dates ---------------------------------------------------------------------------------
+
+NINE_AM = datetime(2026, 1, 10, 9, 0, tzinfo=TAIPEI)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-01-10T09:00:00+08:00", NINE_AM),
+        ("2026-01-10 09:00:00", NINE_AM),  # no zone: the configured one
+        ("2026-01-10", datetime(2026, 1, 10, 0, 0, tzinfo=TAIPEI)),
+        ("2026-01-10T01:00:00Z", NINE_AM),
+        ('"2026-01-10T09:00:00"', NINE_AM),
+        ('"2026-01-10T01:00:00Z"', NINE_AM),
+        ('"Sat, 10 Jan 2026 01:00:00 GMT"', NINE_AM),
+    ],
+)
+def test_yaml_dates_are_timezone_aware(make_site, raw, expected):
+    post = only_post(load(make_site, {"posts/p.md": post_text("T", date=raw)}))
+    assert post.date.utcoffset() is not None
+    assert post.date == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-01-10T09:00:00+08:00", NINE_AM),
+        ("2026-01-10T09:00:00", NINE_AM),
+        ("2026-01-10", datetime(2026, 1, 10, tzinfo=TAIPEI)),
+        ("2026-01-10T01:00:00Z", NINE_AM),
+    ],
+)
+def test_toml_unquoted_dates(make_site, raw, expected):
+    text = f'+++\ntitle = "T"\ndate = {raw}\n+++\n'
+    assert only_post(load(make_site, {"posts/p.md": text})).date == expected
+
+
+def test_parse_date_reads_naive_values_in_the_given_zone():
+    assert posts.parse_date("2026-01-18", TAIPEI) == datetime(2026, 1, 18, tzinfo=TAIPEI)
+    assert posts.parse_date(date(2026, 1, 18), TAIPEI) == datetime(2026, 1, 18, tzinfo=TAIPEI)
+    assert posts.parse_date(datetime(2026, 1, 18, 1, tzinfo=UTC), TAIPEI) == datetime(2026, 1, 18, 9, tzinfo=TAIPEI)
+    with pytest.raises(ValueError):
+        posts.parse_date("next tuesday", TAIPEI)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("date: tomorrow", "'date' is not a date: 'tomorrow'"),
+        ("date: 2026-02-30", "'date' is not a date: '2026-02-30'"),  # YAML reads it as an (impossible) date
+        ("publishDate: soon", "'publishdate' is not a date: 'soon'"),
+        ("expiryDate: 2026-13-01", "'expirydate' is not a date: '2026-13-01'"),
+    ],
+)
+def test_garbage_date_is_a_problem_naming_the_key_and_its_line(make_site, line, message):
+    text = f"---\ntitle: T\nslug: bad\n{line}\n---\n"
+    if not line.startswith("date"):
+        text = text.replace("slug: bad\n", "slug: bad\ndate: 2026-01-10\n")
+    site = load(make_site, {"posts/bad.md": text, "posts/ok.md": GOOD})
+    problem = only_problem(site, "posts/bad.md")
+    assert problem.line == text.split("\n").index(line) + 1
+    assert problem.message.startswith(message)
+    assert [p.title for p in site.posts] == ["Good one"]
+
+
+# --- status --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ({}, "published"),
+        ({"draft": True}, "draft"),
+        ({"draft": False}, "published"),
+        ({"publishDate": "2026-03-01"}, "scheduled"),  # date is in the past, publishDate wins
+        ({"expiryDate": "2026-01-31"}, "expired"),
+        ({"expiryDate": "2026-03-01"}, "published"),
+        ({"draft": True, "publishDate": "2026-03-01"}, "draft"),
+    ],
+)
+def test_status_at_now(make_site, extra, status):
+    post = only_post(load(make_site, {"posts/p.md": post_text("T", date="2026-01-10", **extra)}))
+    assert post.status(NOW) == status
+
+
+def test_site_groups_posts_by_status(make_site):
+    files = {
+        "posts/pub.md": post_text("Pub"),
+        "posts/draft.md": post_text("Draft", draft=True),
+        "posts/later.md": post_text("Later", publishDate="2026-06-01"),
+        "posts/gone.md": post_text("Gone", expiryDate="2026-01-15"),
+    }
+    site = load(make_site, files)
+    assert [p.title for p in site.published] == ["Pub"]
+    assert [p.title for p in site.with_status("draft")] == ["Draft"]
+    assert [p.title for p in site.with_status("scheduled")] == ["Later"]
+    assert [p.title for p in site.with_status("expired")] == ["Gone"]
+
+
+@pytest.mark.parametrize(("value", "shown"), [("1", "1"), ('"maybe"', "'maybe'")])
+def test_draft_that_is_not_a_boolean_is_a_problem(make_site, value, shown):
+    site = load(make_site, {"posts/p.md": f"---\ntitle: T\ndate: 2026-01-10\ndraft: {value}\n---\n"})
+    problem = only_problem(site, "posts/p.md")
+    assert (problem.line, problem.message) == (4, f"'draft' must be true or false, not {shown}")
+    assert site.posts == []
+
+
+# --- tags and categories -------------------------------------------------------------------
+
+
+def test_tags_may_be_a_single_string(make_site):
+    post = only_post(load(make_site, {"posts/p.md": "---\ntitle: T\ndate: 2026-01-10\ntags: 產業\n---\n"}))
+    assert post.tags == ("產業",)
+
+
+def test_terms_are_deduplicated_and_cleaned(make_site):
+    text = '---\ntitle: T\ndate: 2026-01-10\ntags: [AI, "A\\tB", AI, "A B"]\ncategories: ["x\\ny", x y]\n---\n'
+    post = only_post(load(make_site, {"posts/p.md": text}))
+    assert post.tags == ("AI", "A B")
+    assert post.categories == ("x y",)
+
+
+# --- robustness ----------------------------------------------------------------------------
+
+
+def test_bom_and_crlf_are_accepted(make_site):
+    raw = b"\xef\xbb\xbf---\r\ntitle: Hello\r\ndate: 2026-01-10\r\n---\r\nLine 1\r\nLine 2\r\n"
+    config = make_site({"posts/p.md": raw})
+    post = only_post(load_site(config, now=NOW))
+    assert post.title == "Hello"
+    assert posts.read_body(post, config).lstrip("\n") == "Line 1\nLine 2\n"
+
+
+REJECTED = [
+    ("invalid-yaml", "---\ntitle: T\ndate: 2026-01-10\ndescription: a: b\n---\n", 4, "invalid YAML front matter"),
+    ("invalid-toml", '+++\ntitle = "T"\ndate = 2026-01-10\nfoo = = 1\n+++\n', 4, "invalid TOML front matter"),
+    ("toml-after-blank-lines", '\n\n+++\ntitle = "T"\nfoo = = 1\n+++\n', 5, "invalid TOML front matter"),
+    ("yaml-after-blank-lines", "\n\n---\ntitle: T\ndescription: a: b\n---\n", 5, "invalid YAML front matter"),
+    ("invalid-json", '{\n"title": "T",\n"date": "2026-01-10"\n"x": 1\n}\n', 4, "invalid JSON front matter"),
+    ("not-utf8", b"---\ntitle: T\ndate: 2026-01-10\n---\n\nbody \xff\n", 6, "not valid UTF-8 (byte 0xff)"),
+    ("empty", "", 1, "file is empty"),
+    ("whitespace", " \n\t\n\n", 1, "file is empty"),
+    ("no-front-matter", "\nJust a body.\n", 2, "no front matter"),
+    ("unclosed", "---\ntitle: T\ndate: 2026-01-10\n\nBody\n", 1, "front matter is never closed"),
+    ("no-title", "---\ndate: 2026-01-10\n---\n", 1, "front matter has no 'title'"),
+    ("no-date", "---\ntitle: T\n---\n", 1, "front matter has no 'date'"),
+    ("control-title", '---\ndate: 2026-01-10\ntitle: "\\x01\\x02"\n---\n', 3, "front matter has no 'title'"),
+    ("list-title", "---\ntitle: [a, b]\ndate: 2026-01-10\n---\n", 2, "'title' must be text, not a list"),
+    ("bad-tags", "---\ntitle: T\ndate: 2026-01-10\ntags: {a: 1}\n---\n", 4, "'tags' must be a list of names"),
+    ("not-a-mapping", "---\n- a\n- b\n---\n", 1, "front matter must be a set of 'key: value' lines"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "line", "fragment"), REJECTED, ids=[r[0] for r in REJECTED])
+def test_rejected_post_is_one_located_problem_and_others_still_load(make_site, name, content, line, fragment):
+    site = load(make_site, {f"posts/{name}.md": content, "posts/ok.md": GOOD})
+    problem = only_problem(site, f"posts/{name}.md")
+    assert problem.line == line
+    assert fragment in problem.message
+    assert str(problem) == f"{problem.path}:{line}: {problem.message}"
+    assert [p.title for p in site.posts] == ["Good one"]
+
+
+def test_missing_title_and_date_are_both_reported(make_site):
+    site = load(make_site, {"posts/p.md": "---\ndraft: false\n---\n"})
+    assert [p.message for p in site.problems] == ["front matter has no 'title'", "front matter has no 'date'"]
+
+
+def test_shared_slug_rejects_both_posts_and_names_the_other(make_site):
+    files = {"posts/a.md": post_text("A", slug="same"), "posts/b.md": post_text("B", slug="Same"), "posts/ok.md": GOOD}
+    site = load(make_site, files)
+    assert [p.title for p in site.posts] == ["Good one"]
+    a, b = only_problem(site, "posts/a.md"), only_problem(site, "posts/b.md")
+    assert a.message.startswith("slug 'same' is also used by ") and a.message.split(" by ")[1].startswith(b.path)
+    assert b.message.split(" by ")[1].startswith(a.path)
+
+
+def test_check_unique_keeps_posts_with_distinct_urls(make_site):
+    config = make_site({"posts/a.md": post_text("A"), "notes/a.md": post_text("A2")})
+    kept, problems = posts.check_unique(load_site(config, now=NOW).posts, config)
+    assert problems == []
+    assert sorted(p.url for p in kept) == ["https://blog.example.com/notes/a/", "https://blog.example.com/posts/a/"]
+
+
+@pytest.mark.parametrize(
+    ("title", "clean"),
+    [
+        ("Hi\\r\\nBcc: x@y", "Hi Bcc: x@y"),
+        ("a\\tb\\u2028c\\x7fd\\x00e", "a b c d e"),
+        ("  padded\\n  ", "padded"),
+    ],
+)
+def test_title_control_characters_become_one_line(make_site, title, clean):
+    post = only_post(load(make_site, {"posts/p.md": f'---\ntitle: "{title}"\ndate: 2026-01-10\n---\n'}))
+    assert post.title == clean
+
+
+def test_cjk_and_emoji_round_trip(make_site):
+    text = post_text("Groq 攜手 NVIDIA 🚀「Pre-fill」", tags=["AI晶片", "🚀 Launch", "產業"], categories=["AI 產業"])
+    post = only_post(load(make_site, {"posts/p.md": text}))
+    assert post.title == "Groq 攜手 NVIDIA 🚀「Pre-fill」"
+    assert post.tags == ("AI晶片", "🚀 Launch", "產業")
+    assert post.categories == ("AI 產業",)
+
+
+def test_sample_posts_load(make_site):
+    samples = ["posts/2026-01-05-groq-nvidia-prefill-decode.md", "posts/2026-01-06-all-in-year-end-review.md"]
+    config = make_site(data=samples)
+    site = load_site(config, now=NOW)
+    assert site.problems == []
+    first, second = site.published
+    assert second.title == "Groq 攜手 NVIDIA：Chamath 親解「Pre-fill 與 Decode」的架構之爭"
+    assert second.tags == ("Groq", "NVIDIA", "AI晶片", "Chamath Palihapitiya", "LLM")
+    assert second.categories == ("AI 產業",)
+    assert second.date == datetime(2026, 1, 5, 12, tzinfo=TAIPEI)
+    assert first.slug == "2026-01-06-all-in-year-end-review"
+    assert first.params["source_name"] == "All-In Podcast"

@@ -1,0 +1,61 @@
+"""urls.urlize (Hugo's slug/term rule, made path-safe) and absolute post URLs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from conftest import TAIPEI
+
+from publisher import urls
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Chamath Palihapitiya", "chamath-palihapitiya"),
+        ("AI 產業", "ai-產業"),
+        ("AI晶片", "ai晶片"),
+        ("C++", "c++"),
+        ("  spaced  out ", "spaced-out"),
+        ("Rock & Roll", "rock-roll"),
+        ("a - b", "a-b"),
+        ("a / b", "a-b"),
+        ("../etc", "etc"),
+        ("v1.2_beta~x@y#z", "v1.2_beta~x@y#z"),
+        ("🚀 Launch!", "launch"),
+        ("!!!", ""),
+    ],
+)
+def test_urlize(text, expected):
+    assert urls.urlize(text) == expected
+
+
+@pytest.mark.parametrize("text", ["a / b", "../etc", "..\\..\\windows", "/etc/passwd", ".hidden", "./x", "a/../b"])
+def test_urlize_never_builds_a_path(text):
+    slug = urls.urlize(text)
+    assert "/" not in slug and "\\" not in slug
+    assert not slug.startswith(".")
+
+
+def test_permalink_fills_fields_and_collapses_empty_section():
+    when = datetime(2026, 1, 5, 12, tzinfo=TAIPEI)
+    base = "https://blog.example.com/"
+    assert urls.permalink(base, "/{section}/{slug}/", slug="a", section="", date=when) == base + "a/"
+    assert urls.permalink(base, "/{year}/{month}/{day}/{slug}/", slug="a", section="posts", date=when) == (
+        base + "2026/01/05/a/"
+    )
+    assert urls.permalink(base, "/{year}/{section}/{slug}/", slug="a", section="", date=when) == base + "2026/a/"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/posts/ai-產業/", "posts/ai-%E7%94%A2%E6%A5%AD/"),
+        ("tags/c++/", "tags/c++/"),
+        ("tags/c#/", "tags/c%23/"),
+        ("tags/a b?/", "tags/a%20b%3F/"),
+    ],
+)
+def test_absolute_percent_encodes(path, expected):
+    assert urls.absolute("https://blog.example.com/", path) == "https://blog.example.com/" + expected
