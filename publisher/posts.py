@@ -191,6 +191,8 @@ def split(text: str, display: str) -> Parsed:
         meta = handler.load(fm)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if mark is not None and mark.line >= fm.count("\n") and getattr(exc, "context_mark", None) is not None:
+            mark = exc.context_mark  # ran off the end (an unclosed [ or "): point at where it opened
         line = fm_line + mark.line if mark is not None else fm_line
         what = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x) or str(exc)
         raise PostError([Problem(display, line, f"invalid YAML front matter: {what}")]) from None

@@ -323,7 +323,12 @@ REJECTED = [
     ("unclosed", "---\ntitle: T\ndate: 2026-01-10\n\nBody\n", 1, "front matter is never closed"),
     ("no-title", "---\ndate: 2026-01-10\n---\n", 1, "front matter has no 'title'"),
     ("no-date", "---\ntitle: T\n---\n", 1, "front matter has no 'date'"),
-    ("control-title", '---\ndate: 2026-01-10\ntitle: "\\x01\\x02"\n---\n', 3, "front matter has no 'title'"),
+    (
+        "control-title",
+        '---\ndate: 2026-01-10\ntitle: "\\x01\\x02"\n---\n',
+        3,
+        "'title' is empty once control characters are removed",
+    ),
     ("list-title", "---\ntitle: [a, b]\ndate: 2026-01-10\n---\n", 2, "'title' must be text, not a list"),
     ("bad-tags", "---\ntitle: T\ndate: 2026-01-10\ntags: {a: 1}\n---\n", 4, "'tags' must be a list of names"),
     ("not-a-mapping", "---\n- a\n- b\n---\n", 1, "front matter must be a set of 'key: value' lines"),
