@@ -76,10 +76,10 @@ def _summary(report) -> str:
     site = report.site
     scheduled = sorted(site.with_status("scheduled"), key=lambda p: p.publish_date)
     parts = [
-        f"{len(site.published)} published",
-        f"{len(site.with_status('draft'))} drafts",
+        f"{site.count('published')} published",
+        f"{site.count('draft')} drafts",
         f"{len(scheduled)} scheduled",
-        f"{len(site.with_status('expired'))} expired",
+        f"{site.count('expired')} expired",
         f"{len(site.problems)} rejected",
     ]
     lines = [", ".join(parts)]

@@ -22,21 +22,14 @@ from publisher.config import Config
 from publisher.models import FeedSpec, RenderedPost
 
 GENERATOR_URI = "https://github.com/publisher/publisher"
-RSS_NAME, ATOM_NAME, JSON_NAME = "index.xml", "atom.xml", "feed.json"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def feed_paths(key: str) -> dict[str, str]:
-    """Output paths (relative to output_dir) of one feed family, Hugo's layout."""
-    prefix = f"{key}/" if key else ""
-    return {"rss": prefix + RSS_NAME, "atom": prefix + ATOM_NAME, "json": prefix + JSON_NAME}
 
 
 def render_feeds(
     spec: FeedSpec, items: Sequence[RenderedPost], config: Config, hubs: Iterable[str] = ()
 ) -> dict[str, bytes]:
     """The three documents of a feed family, keyed by output path."""
-    paths = feed_paths(spec.key)
+    paths = dict(zip(("rss", "atom", "json"), urls.feed_paths(spec.key), strict=True))
     self_urls = {fmt: urls.absolute(config.base_url, p) for fmt, p in paths.items()}
     updated = max((i.post.lastmod for i in items), default=EPOCH)
     hubs = list(hubs)

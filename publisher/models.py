@@ -35,12 +35,46 @@ class Post:
     params: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def status(self, now: datetime) -> Status:
+        return self.index((0, 0)).status(now.timestamp())
+
+    def index(self, stamp: tuple[int, int]) -> PostIndex:
+        return PostIndex(
+            relpath=self.relpath,
+            stamp=stamp,
+            slug=self.slug,
+            url=self.url,
+            date=self.date.timestamp(),
+            publish=self.publish_date.timestamp(),
+            expiry=self.expiry_date.timestamp() if self.expiry_date else None,
+            draft=self.draft,
+            tags=self.tags,
+            categories=self.categories,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PostIndex:
+    """What decides where a post appears (status, order, terms): enough to plan a build
+    of thousands of posts without loading them. Times are POSIX timestamps."""
+
+    relpath: str
+    stamp: tuple[int, int]  # (size, mtime_ns) of the file this was read from
+    slug: str
+    url: str
+    date: float
+    publish: float
+    expiry: float | None
+    draft: bool
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+
+    def status(self, now: float) -> Status:
         """Hugo's rules: drafts, future publishDate and past expiryDate stay out of every output."""
         if self.draft:
             return "draft"
-        if self.publish_date > now:
+        if self.publish > now:
             return "scheduled"
-        if self.expiry_date is not None and self.expiry_date <= now:
+        if self.expiry is not None and self.expiry <= now:
             return "expired"
         return "published"
 
@@ -62,4 +96,4 @@ class FeedSpec:
     title: str
     description: str
     page_url: str  # the HTML page the feed belongs to
-    posts: tuple[Post, ...]
+    posts: tuple[PostIndex, ...]

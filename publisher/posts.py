@@ -12,7 +12,6 @@ import os
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -69,7 +68,7 @@ _HANDLERS: tuple[BaseHandler, ...] = (_YamlHandler(), TomlHandler(), JSONHandler
 class Source:
     """A candidate post file found on disk, with what the build cache keys on."""
 
-    path: Path
+    path: str  # a plain string: one is made per file on every build
     relpath: str
     size: int
     mtime_ns: int
@@ -84,20 +83,21 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
 
     Leaf bundles (`dir/index.md`) are posts and everything else in their folder is a
     resource; `_index.md` section pages and non-Markdown files are skipped; a symlink whose
-    target lies outside content_dir is reported and never read.
+    target lies outside content_dir is reported and never read. Plain strings and scandir
+    only: this runs over every file on every build.
     """
     if not content_dir.is_dir():
         raise PostError([Problem(str(content_dir), None, "content folder not found; set content_dir in the config")])
-    root = content_dir.resolve()
+    root = os.path.realpath(content_dir)
     found: list[Source] = []
     problems: list[Problem] = []
-    seen_dirs: set[Path] = set()
+    seen_dirs: set[str] = set()
 
-    def inside(p: Path) -> bool:
-        return p == root or root in p.parents
+    def inside(real: str) -> bool:
+        return real == root or real.startswith(root + os.sep)
 
-    def walk(directory: Path) -> None:
-        real = directory.resolve()
+    def walk(directory: str, prefix: str) -> None:
+        real = os.path.realpath(directory)
         if real in seen_dirs:
             return
         seen_dirs.add(real)
@@ -107,40 +107,33 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
             problems.append(Problem(display_path(Path(directory)), None, f"cannot read folder: {exc.strerror}"))
             return
         names = {e.name for e in entries}
-        bundle = next((n for n in BUNDLE_INDEXES if n in names), None) if directory != root else None
+        bundle = next((n for n in BUNDLE_INDEXES if n in names), None) if prefix else None
         for entry in entries:
-            if entry.name.startswith("."):
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = Path(entry.path)
-            rel = _rel(path, root)
-            shown = display_path(path)
-            if entry.is_symlink() and not inside(path.resolve()):
+            if entry.is_symlink() and not inside(os.path.realpath(entry.path)):
+                shown = display_path(Path(entry.path))
                 problems.append(Problem(shown, None, "symlink points outside content_dir; not read"))
                 continue
-            if bundle is not None and entry.name != bundle:
+            if bundle is not None and name != bundle:
                 continue  # a leaf bundle's resources
             try:
                 if entry.is_dir():
-                    walk(path)
+                    walk(entry.path, prefix + name + "/")
                     continue
-                if not entry.name.lower().endswith(MARKDOWN_SUFFIXES) or entry.name.lower() in SECTION_INDEXES:
+                lower = name.lower()
+                if not lower.endswith(MARKDOWN_SUFFIXES) or lower in SECTION_INDEXES:
                     continue
                 st = entry.stat()
             except OSError as exc:
-                problems.append(Problem(shown, None, f"cannot read: {exc.strerror}"))
+                problems.append(Problem(display_path(Path(entry.path)), None, f"cannot read: {exc.strerror}"))
                 continue
-            found.append(Source(path, rel, st.st_size, st.st_mtime_ns))
+            found.append(Source(entry.path, prefix + name, st.st_size, st.st_mtime_ns))
 
-    walk(content_dir)
+    walk(str(content_dir), "")
     found.sort(key=lambda s: s.relpath)
     return found, problems
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 @dataclass(frozen=True)
@@ -154,7 +147,8 @@ class Parsed:
 def read_text(source: Source, display: str) -> str:
     """UTF-8 (with or without BOM) text with Unix line endings."""
     try:
-        data = source.path.read_bytes()
+        with open(source.path, "rb") as f:
+            data = f.read()
     except OSError as exc:
         raise PostError([Problem(display, None, f"cannot read: {exc.strerror}")]) from None
     try:
@@ -219,7 +213,7 @@ def load_post(source: Source, config: Config) -> Post:
 
 def read_body(post: Post, config: Config) -> str:
     """The Markdown body of a post, re-read from disk (bodies are not kept in memory)."""
-    source = Source(post.path, post.relpath, 0, 0)
+    source = Source(str(post.path), post.relpath, 0, 0)
     display = _display(source, config)
     return clean_text(split(read_text(source, display), display).body)
 
@@ -352,7 +346,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         raise PostError(f.problems)
     assert d is not None and publish_date is not None and lastmod is not None
     return Post(
-        path=source.path,
+        path=Path(source.path),
         relpath=source.relpath,
         slug=slug,
         section=section,
@@ -407,30 +401,3 @@ def clean_line(text: str) -> str:
 def clean_text(text: str) -> str:
     """Body text with the control characters XML can't carry removed."""
     return _XML_INVALID.sub("", text)
-
-
-def check_unique(posts: list[Post], config: Config) -> tuple[list[Post], list[Problem]]:
-    """Reject every post whose URL another post also claims (the slug decides the URL)."""
-    by_url: dict[str, list[Post]] = {}
-    for post in posts:
-        by_url.setdefault(post.url, []).append(post)
-    keep: list[Post] = []
-    problems: list[Problem] = []
-    for group in by_url.values():
-        if len(group) == 1:
-            keep.append(group[0])
-            continue
-        for post in group:
-            others = ", ".join(_display(Source(o.path, o.relpath, 0, 0), config) for o in group if o is not post)
-            problems.append(
-                Problem(
-                    _display(Source(post.path, post.relpath, 0, 0), config),
-                    None,
-                    f"slug {post.slug!r} is also used by {others}; give one of them another 'slug'",
-                )
-            )
-    return keep, problems
-
-
-def iter_published(posts: list[Post], now: datetime) -> Iterator[Post]:
-    return (p for p in posts if p.status(now) == "published")

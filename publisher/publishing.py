@@ -1,28 +1,35 @@
 """The use cases over content: load the site, build the feeds, check without writing.
 
-content/ -> posts (cached by file stamp) -> published set -> feed specs -> rendered items ->
-feed files. Everything here is deterministic given the files and `now`.
+content/ -> post index (cached by file stamp) -> published set -> feed specs -> rendered
+items -> feed files. Everything here is deterministic given the files and `now`.
+
+A build plans from the small per-post index alone; full posts are parsed (or unpickled from
+the cache) and rendered only for the feeds whose inputs changed. Cold builds spread parsing
+and rendering over the CPU cores.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from publisher import __version__, urls
+from publisher import __version__, rendering, urls
 from publisher import posts as posts_mod
-from publisher.cache import BuildCache, Entry, Rendered
+from publisher.cache import BuildCache
 from publisher.config import Config
 from publisher.errors import PostError, Problem
-from publisher.models import FeedSpec, Post, RenderedPost
+from publisher.models import FeedSpec, Post, PostIndex, RenderedPost, Status
 
 Progress = Callable[[str, int], Callable[[int], None]]
 """progress(label, total) -> advance(n): lets the CLI draw a bar without the library printing."""
 
-TAXONOMIES = (("tags", "tags"), ("categories", "categories"))
+TAXONOMIES = ("tags", "categories")
+PARALLEL_MIN = 400  # below this many files, starting worker processes costs more than it saves
 
 
 def _no_progress(label: str, total: int) -> Callable[[int], None]:
@@ -31,20 +38,48 @@ def _no_progress(label: str, total: int) -> Callable[[int], None]:
 
 @dataclass
 class Site:
-    """Every usable post, classified at `now`, and every problem found on the way."""
+    """Every usable post's index, classified at `now`, and every problem found on the way."""
 
+    config: Config
     now: datetime
-    posts: list[Post]
+    index: list[PostIndex]
     problems: list[Problem]
-    stamps: dict[str, tuple[int, int]]
+    parsed: dict[str, Post] = field(default_factory=dict, repr=False)  # posts parsed in this run
+    cache: BuildCache | None = field(default=None, repr=False)
 
-    def with_status(self, status: str) -> list[Post]:
-        return [p for p in self.posts if p.status(self.now) == status]
+    def entries(self, status: Status) -> list[PostIndex]:
+        now = self.now.timestamp()
+        return [i for i in self.index if i.status(now) == status]
+
+    def published_index(self) -> list[PostIndex]:
+        """Newest first; ties broken by slug so the order never flickers."""
+        return sorted(self.entries("published"), key=lambda i: (-i.date, i.slug))
+
+    def count(self, status: Status) -> int:
+        return len(self.entries(status))
+
+    def load(self, entries: Iterable[PostIndex]) -> list[Post]:
+        """Full posts for index entries: from this run's parse, else from the cache."""
+        entries = list(entries)
+        missing = [i.relpath for i in entries if i.relpath not in self.parsed]
+        if missing and self.cache is not None:
+            self.parsed.update(self.cache.posts(missing))
+        still = [i for i in entries if i.relpath not in self.parsed]
+        for entry, result in zip(still, _parse_all(self.config, [_source(self.config, i) for i in still]), strict=True):
+            if result[2] is not None:
+                self.parsed[entry.relpath] = result[2]
+        return [self.parsed[i.relpath] for i in entries if i.relpath in self.parsed]
+
+    @property
+    def posts(self) -> list[Post]:
+        return self.load(self.index)
 
     @property
     def published(self) -> list[Post]:
-        """Newest first; ties broken by slug so the order never flickers."""
-        return sorted(self.with_status("published"), key=lambda p: (-p.date.timestamp(), p.slug))
+        return self.load(self.published_index())
+
+    def with_status(self, status: Status) -> list[Post]:
+        return self.load(self.entries(status))
 
 
 @dataclass
@@ -67,55 +102,89 @@ def meta_fingerprint(config: Config) -> str:
     return h.hexdigest()[:32]
 
 
+def open_cache(config: Config, readonly: bool = False) -> BuildCache:
+    return BuildCache.open(config.cache_dir, meta_fingerprint(config), rendering.fingerprint(config), readonly)
+
+
 def load_site(
     config: Config, cache: BuildCache | None = None, now: datetime | None = None, progress: Progress = _no_progress
 ) -> Site:
-    """Load every post, reusing the cache for files whose size and mtime are unchanged."""
+    """Index every post, parsing only files whose size or mtime changed since the cache saw them."""
     now = now or datetime.now(UTC)
-    cache = cache if cache is not None else BuildCache(meta_fingerprint(config))
     sources, problems = posts_mod.discover(config.content_dir)
-    entries: dict[str, Entry] = {}
-    advance = progress("Reading posts", len(sources))
+    known = cache.index() if cache is not None else {}
+    index: list[PostIndex] = []
+    todo = []
     for source in sources:
-        entry = cache.entries.get(source.relpath)
-        if entry is None or entry.stamp != source.stamp:
-            try:
-                entry = Entry(source.stamp, post=posts_mod.load_post(source, config))
-            except PostError as exc:
-                entry = Entry(source.stamp, problems=exc.problems)
-        entries[source.relpath] = entry
-        problems.extend(entry.problems)
-        advance(1)
-    cache.entries = entries
-    loaded = [e.post for e in entries.values() if e.post is not None]
-    unique, dup_problems = posts_mod.check_unique(loaded, config)
-    return Site(now, unique, problems + dup_problems, {k: e.stamp for k, e in entries.items()})
+        hit = known.get(source.relpath)
+        if hit is None or hit[0] != source.stamp:
+            todo.append(source)
+            continue
+        stamp, entry, cached_problems = hit
+        if entry is not None:
+            index.append(entry)
+        else:
+            shown = posts_mod.display_path(Path(source.path))
+            problems.extend(Problem(shown, line, message) for line, message in cached_problems)
+    parsed: dict[str, Post] = {}
+    fresh = []
+    advance = progress("Reading posts", len(todo))
+    for rel, stamp, post, found in _parse_all(config, todo, advance):
+        fresh.append((rel, stamp, post, [(p.line, p.message) for p in found]))
+        if post is not None:
+            parsed[rel] = post
+            index.append(post.index(stamp))
+        problems.extend(found)
+    if cache is not None:
+        cache.store_posts(fresh)
+        cache.forget_posts(set(known) - {s.relpath for s in sources})
+    unique, duplicates = _check_unique(index, config)
+    return Site(config, now, unique, problems + duplicates, parsed, cache)
+
+
+def _check_unique(index: list[PostIndex], config: Config) -> tuple[list[PostIndex], list[Problem]]:
+    """Reject every post whose URL another post also claims (the slug decides the URL)."""
+    by_url: dict[str, list[PostIndex]] = {}
+    for entry in index:
+        by_url.setdefault(entry.url, []).append(entry)
+    keep, problems = [], []
+    for group in by_url.values():
+        if len(group) == 1:
+            keep.append(group[0])
+            continue
+        shown = {e.relpath: posts_mod.display_path(config.content_dir / e.relpath) for e in group}
+        for entry in group:
+            others = ", ".join(shown[o.relpath] for o in group if o is not entry)
+            problems.append(
+                Problem(
+                    shown[entry.relpath],
+                    None,
+                    f"slug {entry.slug!r} is also used by {others}; give one of them another 'slug'",
+                )
+            )
+    keep.sort(key=lambda e: e.relpath)
+    return keep, problems
 
 
 def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
     """The site feed plus one per tag and per category, each holding its newest posts."""
     s = config.settings
-    published = site.published
+    published = site.published_index()
     n = s.feed_length
     specs = [FeedSpec("", s.title, s.description, config.base_url, tuple(published[:n]))]
-    for taxonomy, attr in TAXONOMIES:
-        groups: dict[str, tuple[str, list[Post]]] = {}
-        for post in published:
-            for term in getattr(post, attr):
+    for taxonomy in TAXONOMIES:
+        groups: dict[str, tuple[str, list[PostIndex]]] = {}
+        for entry in published:
+            for term in getattr(entry, taxonomy):
                 key = urls.urlize(term)
-                groups.setdefault(key, (term, []))[1].append(post)
+                members = groups.setdefault(key, (term, []))[1]
+                if len(members) < n:
+                    members.append(entry)
         for key in sorted(groups):
             name, members = groups[key]
             path = f"{taxonomy}/{key}"
-            specs.append(
-                FeedSpec(
-                    path,
-                    f"{name} - {s.title}",
-                    s.description,
-                    urls.absolute(config.base_url, path + "/"),
-                    tuple(members[:n]),
-                )
-            )
+            page = urls.absolute(config.base_url, path + "/")
+            specs.append(FeedSpec(path, f"{name} - {s.title}", s.description, page, tuple(members)))
     return specs
 
 
@@ -123,72 +192,14 @@ def build(
     config: Config, now: datetime | None = None, progress: Progress = _no_progress, write: bool = True
 ) -> BuildReport:
     """Write every feed whose content changed; with write=False, do all the work but write nothing."""
-    from publisher import feeds  # heavy imports only once it's clear we need them
-    from publisher.rendering import Renderer
-
-    cache = BuildCache.load(config.cache_dir, meta_fingerprint(config))
-    site = load_site(config, cache, now, progress)
-    specs = feed_specs(site, config)
-    renderer = Renderer(config)
-    cache.set_render_fingerprint(renderer.fingerprint())
-    report = BuildReport(site, feeds=len(specs))
-    todo = []
-    current_files: set[str] = set()
-    for spec in specs:
-        paths = feeds.feed_paths(spec.key)
-        current_files.update(paths.values())
-        signature = _signature(spec, site, cache.render_fingerprint)
-        if (
-            write
-            and cache.feeds.get(spec.key) == signature
-            and all((config.output_dir / p).is_file() for p in paths.values())
-        ):
-            report.unchanged += len(paths)
-            continue
-        todo.append((spec, signature))
-
-    needed = {p.relpath: p for spec, _ in todo for p in spec.posts}
-    if not write:  # check renders everything that would be published
-        needed.update((p.relpath, p) for p in site.published)
-    rendered: dict[str, RenderedPost] = {}
-    advance = progress("Rendering posts", len(needed))
-    for relpath, post in needed.items():
-        hit = cache.rendered.get(relpath)
-        stamp = site.stamps[relpath]
-        if hit is None or hit.stamp != stamp:
-            try:
-                item = renderer.render_post(post, posts_mod.read_body(post, config))
-            except PostError as exc:
-                site.problems.extend(exc.problems)
-                advance(1)
-                continue
-            hit = cache.rendered[relpath] = Rendered(stamp, item.html, item.summary)
-        rendered[relpath] = RenderedPost(post, hit.html, hit.summary)
-        advance(1)
-
-    advance = progress("Writing feeds", len(todo))
-    for spec, signature in todo:
-        items = [rendered[p.relpath] for p in spec.posts if p.relpath in rendered]
-        documents = feeds.render_feeds(spec, items, config)
+    cache = open_cache(config, readonly=not write)
+    try:
+        report = _build(config, cache, now, progress, write)
         if write:
-            for rel, data in documents.items():
-                if feeds.write_if_changed(config.output_dir / rel, data):
-                    report.written.append(rel)
-                else:
-                    report.unchanged += 1
-            cache.feeds[spec.key] = signature
-        advance(1)
-    if not write:
+            cache.commit()
         return report
-    for rel in sorted(cache.written - current_files):
-        (config.output_dir / rel).unlink(missing_ok=True)
-        _remove_empty_parents(config.output_dir / rel, config.output_dir)
-        report.removed.append(rel)
-    cache.written = current_files
-    in_feeds = {p.relpath for spec in specs for p in spec.posts}
-    cache.rendered = {k: v for k, v in cache.rendered.items() if k in in_feeds}
-    cache.save(config.cache_dir)
-    return report
+    finally:
+        cache.close()
 
 
 def check(config: Config, now: datetime | None = None, progress: Progress = _no_progress) -> BuildReport:
@@ -196,10 +207,148 @@ def check(config: Config, now: datetime | None = None, progress: Progress = _no_
     return build(config, now, progress, write=False)
 
 
-def _signature(spec: FeedSpec, site: Site, render_fingerprint: str) -> str:
-    h = hashlib.sha256(f"{render_fingerprint}|{spec.key}|{spec.title}|{spec.description}|{spec.page_url}".encode())
-    for post in spec.posts:
-        h.update(f"|{post.relpath}:{site.stamps[post.relpath]}".encode())
+def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Progress, write: bool) -> BuildReport:
+    site = load_site(config, cache, now, progress)
+    specs = feed_specs(site, config)
+    report = BuildReport(site, feeds=len(specs))
+    signatures = {spec.key: _signature(spec) for spec in specs}
+    previous = cache.feed_signatures() if write else {}
+    todo = []
+    current_files: set[str] = set()
+    for spec in specs:
+        paths = urls.feed_paths(spec.key)
+        current_files.update(paths)
+        if previous.get(spec.key) == signatures[spec.key] and all((config.output_dir / p).is_file() for p in paths):
+            report.unchanged += len(paths)
+        else:
+            todo.append(spec)
+
+    wanted = {e.relpath: e for spec in todo for e in spec.posts}
+    if not write:  # check renders everything that would be published
+        wanted.update((e.relpath, e) for e in site.published_index())
+    rendered = _render_all(site, wanted, cache, progress)
+
+    if todo:
+        from publisher import feeds  # feedgen is a costly import: only when a feed must change
+
+        advance = progress("Writing feeds", len(todo))
+        for spec in todo:
+            items = [rendered[e.relpath] for e in spec.posts if e.relpath in rendered]
+            documents = feeds.render_feeds(spec, items, config)
+            if write:
+                for rel, data in documents.items():
+                    if feeds.write_if_changed(config.output_dir / rel, data):
+                        report.written.append(rel)
+                    else:
+                        report.unchanged += 1
+            advance(1)
+    if not write:
+        return report
+    cache.store_feed_signatures({spec.key: signatures[spec.key] for spec in todo})
+    for rel in sorted(cache.written() - current_files):
+        (config.output_dir / rel).unlink(missing_ok=True)
+        _remove_empty_parents(config.output_dir / rel, config.output_dir)
+        report.removed.append(rel)
+    cache.set_written(current_files)
+    if todo:
+        cache.keep_rendered({e.relpath for spec in specs for e in spec.posts})
+    return report
+
+
+def _render_all(
+    site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress
+) -> dict[str, RenderedPost]:
+    """Rendered items for the wanted posts: from the cache when the file is unchanged."""
+    hits = cache.rendered({rel: e.stamp for rel, e in wanted.items()})
+    todo = [e for rel, e in wanted.items() if rel not in hits]
+    posts = {p.relpath: p for p in site.load(wanted.values())}
+    out: dict[str, RenderedPost] = {
+        rel: RenderedPost(posts[rel], html, summary) for rel, (html, summary) in hits.items() if rel in posts
+    }
+    if not todo:
+        return out
+    advance = progress("Rendering posts", len(todo))
+    jobs = [posts[e.relpath] for e in todo if e.relpath in posts]
+    fresh = []
+    for post, result in zip(jobs, _map(_render_one, jobs, site.config, advance), strict=True):
+        if isinstance(result, PostError):
+            site.problems.extend(result.problems)
+            continue
+        html, summary = result
+        out[post.relpath] = RenderedPost(post, html, summary)
+        fresh.append((post.relpath, wanted[post.relpath].stamp, html, summary))
+    cache.store_rendered(fresh)
+    return out
+
+
+# -- work that can run in worker processes ------------------------------------------------
+_worker_config: Config | None = None
+_worker_renderer: Any = None
+
+
+def _parse_one(source: posts_mod.Source) -> tuple[str, tuple[int, int], Post | None, list[Problem]]:
+    assert _worker_config is not None
+    try:
+        return source.relpath, source.stamp, posts_mod.load_post(source, _worker_config), []
+    except PostError as exc:
+        return source.relpath, source.stamp, None, exc.problems
+
+
+def _render_one(post: Post) -> tuple[str, str] | PostError:
+    global _worker_renderer
+    assert _worker_config is not None
+    if _worker_renderer is None:
+        _worker_renderer = rendering.Renderer(_worker_config)
+    try:
+        item = _worker_renderer.render_post(post, posts_mod.read_body(post, _worker_config))
+    except PostError as exc:
+        return exc
+    return item.html, item.summary
+
+
+def _parse_all(
+    config: Config, sources: list[posts_mod.Source], advance: Callable[[int], None] = lambda n: None
+) -> Iterator[tuple[str, tuple[int, int], Post | None, list[Problem]]]:
+    return _map(_parse_one, sources, config, advance)
+
+
+def _map(func: Callable[[Any], Any], items: list, config: Config, advance: Callable[[int], None]) -> Iterator[Any]:
+    """func over items in order; in forked worker processes when there are many and cores to spare."""
+    global _worker_config, _worker_renderer
+    _worker_config, _worker_renderer = config, None  # never reuse a renderer from another build
+    workers = min(os.cpu_count() or 1, 8)
+    if len(items) < PARALLEL_MIN or workers < 2 or "fork" not in _start_methods():
+        for item in items:
+            yield func(item)
+            advance(1)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if func is _render_one:
+        _worker_renderer = rendering.Renderer(config)  # built once, inherited by the forked workers
+    chunk = max(1, len(items) // (workers * 8))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        for result in pool.map(func, items, chunksize=chunk):
+            yield result
+            advance(1)
+
+
+def _start_methods() -> list[str]:
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
+
+
+def _source(config: Config, entry: PostIndex) -> posts_mod.Source:
+    return posts_mod.Source(str(config.content_dir / entry.relpath), entry.relpath, *entry.stamp)
+
+
+def _signature(spec: FeedSpec) -> str:
+    """Everything a feed's bytes depend on besides templates and settings (those reset the cache)."""
+    h = hashlib.sha256(f"{spec.key}|{spec.title}|{spec.description}|{spec.page_url}".encode())
+    for entry in spec.posts:
+        h.update(f"|{entry.relpath}:{entry.stamp}".encode())
     return h.hexdigest()
 
 

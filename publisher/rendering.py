@@ -1,5 +1,8 @@
 """Markdown and Jinja: the only importers of markdown, jinja2 and lxml.html.
 
+Those imports cost a tenth of a second, so they happen when a Renderer is first built:
+a rebuild that finds nothing to render never pays for them.
+
 One Jinja Environment (autoescaped HTML, StrictUndefined) and one Markdown converter per
 build. Every URL in rendered HTML is made absolute against the post's URL, because feed
 readers and email clients have no base URL.
@@ -8,16 +11,12 @@ readers and email clients have no base URL.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
-
-import jinja2
-import lxml.html
-import markdown
-from markdown.extensions.toc import slugify_unicode
-from markupsafe import Markup
 
 from publisher import __version__
 from publisher.config import Config
@@ -28,7 +27,30 @@ BUILTIN_TEMPLATES = next(
     p for p in (Path(__file__).parent / "templates", Path(__file__).parent.parent / "templates") if p.is_dir()
 )
 MARKDOWN_EXTENSIONS = ["extra", "sane_lists", "toc", "admonition"]
-MARKDOWN_CONFIG = {"toc": {"slugify": slugify_unicode, "permalink": False}}
+
+
+def template_dirs(config: Config) -> list[Path]:
+    """Where templates are looked up: the operator's folder first, then the built-in one."""
+    return [d for d in (config.templates_dir, BUILTIN_TEMPLATES) if d is not None]
+
+
+def fingerprint(config: Config) -> str:
+    """Changes whenever anything that shapes rendered output changes: templates, settings, code."""
+    h = hashlib.sha256(f"{__version__}|{config.settings!r}".encode())
+    for module in ("rendering.py", "feeds.py"):  # code changes without a version bump, too
+        h.update((Path(__file__).parent / module).read_bytes())
+    for library in ("markdown", "feedgen", "jinja2"):  # an upgrade rewrites their files
+        spec = importlib.util.find_spec(library)
+        if spec is not None and spec.origin:
+            st = os.stat(spec.origin)
+            h.update(f"{library}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for d in template_dirs(config):
+        for path in sorted(d.rglob("*")):
+            if path.is_file():
+                h.update(path.relative_to(d).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:32]
+
+
 MORE = "<!--more-->"
 _PROSE = {"p", "ul", "ol", "blockquote", "dl"}  # what a summary quotes: not code, tables, footnotes
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "tr", "br", "dt", "dd", "table"}
@@ -38,29 +60,22 @@ class Renderer:
     """Turns posts into HTML; build one per config and reuse it (the converter is costly)."""
 
     def __init__(self, config: Config):
+        import jinja2
+        import markdown
+        from markdown.extensions.toc import slugify_unicode
+
         self.config = config
-        dirs = [str(d) for d in (config.templates_dir, BUILTIN_TEMPLATES) if d is not None]
-        self.template_dirs = dirs
+        self.template_dirs = [str(d) for d in template_dirs(config)]
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(dirs),
+            loader=jinja2.FileSystemLoader(self.template_dirs),
             autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
             undefined=jinja2.StrictUndefined,
             extensions=["jinja2.ext.i18n"],
-            keep_trailing_newline=False,
         )
         self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-        self.md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
-
-    def fingerprint(self) -> str:
-        """Changes whenever anything that shapes rendered output changes: templates, config, versions."""
-        h = hashlib.sha256(f"{__version__}|{markdown.__version__}|{self.config.settings!r}".encode())
-        for module in ("rendering.py", "feeds.py"):  # code changes without a version bump, too
-            h.update((Path(__file__).parent / module).read_bytes())
-        for d in self.template_dirs:
-            for path in sorted(Path(d).rglob("*")):
-                if path.is_file():
-                    h.update(path.relative_to(d).as_posix().encode() + b"\0" + path.read_bytes())
-        return h.hexdigest()[:32]
+        self.md = markdown.Markdown(
+            extensions=MARKDOWN_EXTENSIONS, extension_configs={"toc": {"slugify": slugify_unicode}}
+        )
 
     def markdown_html(self, body: str, base: str) -> str:
         """Markdown (raw HTML kept) to HTML whose links and images are all absolute."""
@@ -76,6 +91,8 @@ class Renderer:
             summary = text_summary(self.markdown_html(body.split(MORE, 1)[0], post.url), 10**9)
         else:
             summary = text_summary(html, self.config.summary_length)
+        from markupsafe import Markup
+
         item = self.render("feed_item.html", post=post, content=Markup(html), summary=summary, site=self.site())
         return RenderedPost(post=post, html=item, summary=summary)
 
@@ -90,6 +107,8 @@ class Renderer:
 
     def render(self, name: str, **context: Any) -> str:
         """Render a template; a broken one becomes a TemplateError naming file and line."""
+        import jinja2
+
         try:
             template = self.env.get_template(name)
         except jinja2.TemplateNotFound:
@@ -118,6 +137,8 @@ def absolutize(html: str, base: str) -> str:
     """Rewrite every relative href/src/srcset (and the like) against base."""
     if not html.strip():
         return html
+    import lxml.html
+
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     root.make_links_absolute(base, resolve_base_href=False, handle_failures="ignore")
     for el in root.iter():
@@ -142,6 +163,8 @@ def text_summary(html: str, limit: int) -> str:
     """Plain text of the prose in HTML, cut at about `limit` characters (at a space when there is one nearby)."""
     if not html.strip():
         return ""
+    import lxml.html
+
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     prose = [el for el in root if isinstance(el.tag, str) and el.tag in _PROSE]
     for part in prose:

@@ -45,3 +45,12 @@ def permalink(base_url: str, pattern: str, *, slug: str, section: str, date: dat
 def absolute(base_url: str, path: str) -> str:
     """Join a site-relative path onto base_url, percent-encoding non-ASCII characters and '#'."""
     return base_url + quote(path.lstrip("/"), safe="/%+~@.-_")
+
+
+FEED_FILES = ("index.xml", "atom.xml", "feed.json")  # RSS, Atom, JSON Feed: Hugo's names
+
+
+def feed_paths(key: str) -> list[str]:
+    """Output paths of one feed family: the site's ("") or a term's ("tags/<term>")."""
+    prefix = f"{key}/" if key else ""
+    return [prefix + name for name in FEED_FILES]

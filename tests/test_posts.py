@@ -359,11 +359,14 @@ def test_shared_slug_rejects_both_posts_and_names_the_other(make_site):
     assert b.message.split(" by ")[1].startswith(a.path)
 
 
-def test_check_unique_keeps_posts_with_distinct_urls(make_site):
+def test_same_file_name_in_two_sections_is_not_a_duplicate(make_site):
     config = make_site({"posts/a.md": post_text("A"), "notes/a.md": post_text("A2")})
-    kept, problems = posts.check_unique(load_site(config, now=NOW).posts, config)
-    assert problems == []
-    assert sorted(p.url for p in kept) == ["https://blog.example.com/notes/a/", "https://blog.example.com/posts/a/"]
+    site = load_site(config, now=NOW)
+    assert site.problems == []
+    assert sorted(p.url for p in site.posts) == [
+        "https://blog.example.com/notes/a/",
+        "https://blog.example.com/posts/a/",
+    ]
 
 
 @pytest.mark.parametrize(
