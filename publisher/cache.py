@@ -11,24 +11,22 @@ A cache that is missing, stale or damaged is simply empty: it can never change t
 
 from __future__ import annotations
 
-import json
 import pickle
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from publisher.models import Post, PostIndex
+from publisher.errors import Problem
+from publisher.models import PostIndex
 
 FILE_NAME = "build.sqlite"
-SCHEMA_VERSION = "1"
-SEP = "\x1f"  # never inside a term: control characters are cleaned out of names
+SCHEMA_VERSION = "3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS posts (
-    relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    slug TEXT, url TEXT, date REAL, publish REAL, expiry REAL, draft INTEGER,
-    tags TEXT, categories TEXT, post BLOB, problems TEXT);
+-- The post index, one pickled dict: a single blob loads ~5x faster than 10,000 rows.
+CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS post_data (relpath TEXT PRIMARY KEY, post BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rendered (
     relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     html TEXT NOT NULL, summary TEXT NOT NULL);
@@ -39,6 +37,11 @@ CREATE TABLE IF NOT EXISTS written (path TEXT PRIMARY KEY);
 Problems = list[tuple[int | None, str]]
 """A rejected post's problems as (line, message); the path is added when shown."""
 
+ParseResult = tuple[str, tuple[int, int], PostIndex | None, bytes | None, list[Problem]]
+
+IndexMap = dict[str, tuple[tuple[int, int], PostIndex | None, Problems]]
+"""relpath -> (stamp, index entry or None, problems)."""
+
 
 class BuildCache:
     """One build's view of the cache. Use `open`; call `commit` once the build has succeeded."""
@@ -47,6 +50,8 @@ class BuildCache:
         self.db = db
         self.readonly = readonly  # `publisher check`: read what matches, write nothing
         self.stale_render = False  # read-only use with changed templates: ignore rendered rows
+        self._index: IndexMap | None = None
+        self._index_dirty = False
 
     @classmethod
     def open(
@@ -84,9 +89,13 @@ class BuildCache:
         self.db.executescript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;" + _SCHEMA)
         meta = dict(self.db.execute("SELECT key, value FROM meta"))
         if meta.get("schema") != SCHEMA_VERSION:
-            self.db.executescript("DELETE FROM posts; DELETE FROM rendered; DELETE FROM feeds;")
+            self.db.executescript(
+                "DROP TABLE IF EXISTS posts; DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS post_data;"
+                "DROP TABLE IF EXISTS rendered;"
+                "DROP TABLE IF EXISTS feeds; DROP TABLE IF EXISTS written;" + _SCHEMA
+            )
         elif meta.get("meta") != meta_fp:
-            self.db.execute("DELETE FROM posts")
+            self.db.executescript("DELETE FROM blobs; DELETE FROM post_data;")
         if meta.get("render") != render_fp or meta.get("schema") != SCHEMA_VERSION:
             self.db.executescript("DELETE FROM rendered; DELETE FROM feeds;")
         self.db.executemany(
@@ -95,53 +104,54 @@ class BuildCache:
         )
 
     # -- posts ---------------------------------------------------------------------------
-    def index(self) -> dict[str, tuple[tuple[int, int], PostIndex | None, Problems]]:
+    def index(self) -> IndexMap:
         """Every cached post: its stamp, and either its index or its problems."""
-        if self.db is None:
-            return {}
-        out = {}
-        rows = self.db.execute(
-            "SELECT relpath, size, mtime_ns, slug, url, date, publish, expiry, draft, tags, categories, problems"
-            " FROM posts"
-        )
-        for rel, size, mtime, slug, url, date, publish, expiry, draft, tags, cats, problems in rows:
-            stamp = (size, mtime)
-            if problems is not None:
-                out[rel] = (stamp, None, [tuple(p) for p in json.loads(problems)])
-            else:
-                index = PostIndex(rel, stamp, slug, url, date, publish, expiry, bool(draft), _split(tags), _split(cats))
-                out[rel] = (stamp, index, [])
-        return out
+        if self._index is None:
+            row = None if self.db is None else self.db.execute("SELECT data FROM blobs WHERE name = 'index'").fetchone()
+            try:
+                # Stored as plain tuples: unpickling 10,000 NamedTuples costs 4x more.
+                make = tuple.__new__
+                self._index = {
+                    rel: (stamp, make(PostIndex, entry) if entry is not None else None, problems)
+                    for rel, (stamp, entry, problems) in pickle.loads(row[0]).items()
+                } if row else {}  # fmt: skip
+            except Exception:
+                self._index = {}
+        return self._index
 
-    def posts(self, relpaths: Iterable[str]) -> dict[str, Post]:
-        """The full parsed posts, for the few a build must render."""
+    def post_blobs(self, relpaths: Iterable[str]) -> dict[str, bytes]:
+        """The pickled parsed posts, for the few a build must render."""
         if self.db is None:
             return {}
         out = {}
         for rel in relpaths:
-            row = self.db.execute("SELECT post FROM posts WHERE relpath = ?", (rel,)).fetchone()
-            if row and row[0] is not None:
-                out[rel] = pickle.loads(row[0])
+            row = self.db.execute("SELECT post FROM post_data WHERE relpath = ?", (rel,)).fetchone()
+            if row:
+                out[rel] = row[0]
         return out
 
-    def store_posts(self, entries: Iterable[tuple[str, tuple[int, int], Post | None, Problems]]) -> None:
-        rows = []
-        for rel, (size, mtime), post, problems in entries:
-            if post is None:
-                rows.append((rel, size, mtime, *([None] * 9), json.dumps(problems)))
+    def store_posts(self, results: Iterable[ParseResult]) -> None:
+        """Remember fresh parses: (relpath, stamp, index entry, pickled post, problems)."""
+        index = self.index()
+        blobs, gone = [], []
+        for rel, stamp, entry, blob, problems in results:
+            self._index_dirty = True
+            index[rel] = (stamp, entry, [(p.line, p.message) for p in problems])
+            if blob is None:
+                gone.append((rel,))
             else:
-                i = post.index((size, mtime))
-                blob = pickle.dumps(post, protocol=pickle.HIGHEST_PROTOCOL)
-                rows.append(
-                    (rel, size, mtime, i.slug, i.url, i.date, i.publish, i.expiry, int(i.draft),
-                     SEP.join(i.tags), SEP.join(i.categories), blob, None)
-                )  # fmt: skip
-        self._write("INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                blobs.append((rel, blob))
+        self._write("INSERT OR REPLACE INTO post_data VALUES (?, ?)", blobs)
+        self._write("DELETE FROM post_data WHERE relpath = ?", gone)
 
     def forget_posts(self, relpaths: Iterable[str]) -> None:
+        index = self.index()
         rows = [(r,) for r in relpaths]
-        self._write("DELETE FROM posts WHERE relpath = ?", rows)
-        self._write("DELETE FROM rendered WHERE relpath = ?", rows)
+        for (rel,) in rows:
+            index.pop(rel, None)
+            self._index_dirty = True
+        for table in ("post_data", "rendered"):
+            self._write(f"DELETE FROM {table} WHERE relpath = ?", rows)
 
     # -- rendered HTML -----------------------------------------------------------------------
     def rendered(self, wanted: dict[str, tuple[int, int]]) -> dict[str, tuple[str, str]]:
@@ -194,14 +204,19 @@ class BuildCache:
             self.db.executemany(sql, rows)
 
     def commit(self) -> None:
-        if self.db is not None:
-            self.db.commit()
+        if self.db is None or self.readonly:
+            return
+        if self._index_dirty:
+            plain = {
+                rel: (stamp, tuple(entry) if entry is not None else None, problems)
+                for rel, (stamp, entry, problems) in self.index().items()
+            }
+            blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+            self.db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (blob,))
+            self._index_dirty = False
+        self.db.commit()
 
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
             self.db = None
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(value.split(SEP)) if value else ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Status = Literal["published", "draft", "scheduled", "expired"]
 
@@ -52,10 +52,10 @@ class Post:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class PostIndex:
+class PostIndex(NamedTuple):
     """What decides where a post appears (status, order, terms): enough to plan a build
-    of thousands of posts without loading them. Times are POSIX timestamps."""
+    of thousands of posts without loading them. Times are POSIX timestamps. A NamedTuple
+    because every build makes one per post and tuples are the cheapest to make."""
 
     relpath: str
     stamp: tuple[int, int]  # (size, mtime_ns) of the file this was read from

@@ -6,7 +6,6 @@ stops the others.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import re
@@ -15,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -64,11 +63,11 @@ class _YamlHandler(YAMLHandler):
 _HANDLERS: tuple[BaseHandler, ...] = (_YamlHandler(), TomlHandler(), JSONHandler())
 
 
-@dataclass(frozen=True)
-class Source:
-    """A candidate post file found on disk, with what the build cache keys on."""
+class Source(NamedTuple):
+    """A candidate post file found on disk, with what the build cache keys on.
+    A NamedTuple of plain strings: one is made per file on every build."""
 
-    path: str  # a plain string: one is made per file on every build
+    path: str
     relpath: str
     size: int
     mtime_ns: int
@@ -102,7 +101,7 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
             return
         seen_dirs.add(real)
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = list(os.scandir(directory))  # order comes from the final sort
         except OSError as exc:
             problems.append(Problem(display_path(Path(directory)), None, f"cannot read folder: {exc.strerror}"))
             return
@@ -379,6 +378,8 @@ def parse_date(value: Any, tz: ZoneInfo) -> datetime:
         try:
             result = datetime.fromisoformat(text)
         except ValueError:
+            import email.utils  # rarely needed: only for RFC 2822 dates
+
             try:
                 result = email.utils.parsedate_to_datetime(text)
             except (TypeError, ValueError, IndexError):
