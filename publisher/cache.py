@@ -1,10 +1,10 @@
 """The build cache: what earlier builds learned, so a rebuild only parses and renders what changed.
 
-A SQLite file in `cache_dir`. Each post has a row keyed on its path and (size, mtime_ns):
-a small index (status, order, terms) read for every build, and the full parsed post,
-unpickled only when the post must be rendered. Rendered HTML, each feed's input signature
-and the list of files we wrote are kept too. Rows are stamped with fingerprints of the
-settings and the templates, so a change there drops exactly what depends on it.
+A SQLite file in `cache_dir`: the post index (per file: its (size, mtime_ns) stamp and the
+few fields that decide status, order and terms), read by every build; the rendered item of
+each post that appears in a feed; each feed's input signature; the files we wrote. Rows are
+stamped with fingerprints of the settings and the templates, so a change there drops exactly
+what depends on it.
 
 A cache that is missing, stale or damaged is simply empty: it can never change the output.
 """
@@ -17,19 +17,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from publisher.errors import Problem
-from publisher.models import PostIndex
+from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- The post index, one pickled dict: a single blob loads ~5x faster than 10,000 rows.
 CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS post_data (relpath TEXT PRIMARY KEY, post BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rendered (
-    relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    html TEXT NOT NULL, summary TEXT NOT NULL);
+    relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, item BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS feeds (key TEXT PRIMARY KEY, signature TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS written (path TEXT PRIMARY KEY);
 """
@@ -37,7 +35,7 @@ CREATE TABLE IF NOT EXISTS written (path TEXT PRIMARY KEY);
 Problems = list[tuple[int | None, str]]
 """A rejected post's problems as (line, message); the path is added when shown."""
 
-ParseResult = tuple[str, tuple[int, int], PostIndex | None, bytes | None, list[Problem]]
+ParseResult = tuple[str, tuple[int, int], PostIndex | None, list[Problem]]
 
 IndexMap = dict[str, tuple[tuple[int, int], PostIndex | None, Problems]]
 """relpath -> (stamp, index entry or None, problems)."""
@@ -95,7 +93,7 @@ class BuildCache:
                 "DROP TABLE IF EXISTS feeds; DROP TABLE IF EXISTS written;" + _SCHEMA
             )
         elif meta.get("meta") != meta_fp:
-            self.db.executescript("DELETE FROM blobs; DELETE FROM post_data;")
+            self.db.executescript("DELETE FROM blobs; DELETE FROM rendered;")
         if meta.get("render") != render_fp or meta.get("schema") != SCHEMA_VERSION:
             self.db.executescript("DELETE FROM rendered; DELETE FROM feeds;")
         self.db.executemany(
@@ -119,30 +117,12 @@ class BuildCache:
                 self._index = {}
         return self._index
 
-    def post_blobs(self, relpaths: Iterable[str]) -> dict[str, bytes]:
-        """The pickled parsed posts, for the few a build must render."""
-        if self.db is None:
-            return {}
-        out = {}
-        for rel in relpaths:
-            row = self.db.execute("SELECT post FROM post_data WHERE relpath = ?", (rel,)).fetchone()
-            if row:
-                out[rel] = row[0]
-        return out
-
     def store_posts(self, results: Iterable[ParseResult]) -> None:
-        """Remember fresh parses: (relpath, stamp, index entry, pickled post, problems)."""
+        """Remember fresh parses: (relpath, stamp, index entry, problems)."""
         index = self.index()
-        blobs, gone = [], []
-        for rel, stamp, entry, blob, problems in results:
+        for rel, stamp, entry, problems in results:
             self._index_dirty = True
             index[rel] = (stamp, entry, [(p.line, p.message) for p in problems])
-            if blob is None:
-                gone.append((rel,))
-            else:
-                blobs.append((rel, blob))
-        self._write("INSERT OR REPLACE INTO post_data VALUES (?, ?)", blobs)
-        self._write("DELETE FROM post_data WHERE relpath = ?", gone)
 
     def forget_posts(self, relpaths: Iterable[str]) -> None:
         index = self.index()
@@ -150,28 +130,27 @@ class BuildCache:
         for (rel,) in rows:
             index.pop(rel, None)
             self._index_dirty = True
-        for table in ("post_data", "rendered"):
-            self._write(f"DELETE FROM {table} WHERE relpath = ?", rows)
+        self._write("DELETE FROM rendered WHERE relpath = ?", rows)
 
     # -- rendered HTML -----------------------------------------------------------------------
-    def rendered(self, wanted: dict[str, tuple[int, int]]) -> dict[str, tuple[str, str]]:
-        """(html, summary) of each wanted post whose cached rendering has the same stamp."""
+    def rendered(self, wanted: dict[str, tuple[int, int]]) -> dict[str, RenderedPost]:
+        """The rendered item of each wanted post whose file is unchanged since it was rendered."""
         if self.db is None or self.stale_render:
             return {}
         out = {}
         for rel, stamp in wanted.items():
-            row = self.db.execute(
-                "SELECT size, mtime_ns, html, summary FROM rendered WHERE relpath = ?", (rel,)
-            ).fetchone()
+            sql = "SELECT size, mtime_ns, item FROM rendered WHERE relpath = ?"
+            row = self.db.execute(sql, (rel,)).fetchone()
             if row and (row[0], row[1]) == stamp:
-                out[rel] = (row[2], row[3])
+                out[rel] = pickle.loads(row[2])
         return out
 
-    def store_rendered(self, rows: Iterable[tuple[str, tuple[int, int], str, str]]) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?, ?)",
-            [(rel, size, mtime, html, summary) for rel, (size, mtime), html, summary in rows],
-        )
+    def store_rendered(self, items: Iterable[tuple[tuple[int, int], RenderedPost]]) -> None:
+        rows = [
+            (item.post.relpath, size, mtime, pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+            for (size, mtime), item in items
+        ]
+        self._write("INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?)", rows)
 
     def keep_rendered(self, relpaths: set[str]) -> None:
         """Drop renderings of posts that no longer appear in any feed (keeps the file small)."""

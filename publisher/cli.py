@@ -89,8 +89,9 @@ def _summary(report) -> str:
 
 
 @cli.command()
+@click.option("--timings", is_flag=True, help="Print how long each stage took.")
 @click.pass_obj
-def build(obj: Context) -> None:
+def build(obj: Context, timings: bool) -> None:
     """Write the feeds for every published post into output_dir."""
     from publisher.publishing import build as run_build
 
@@ -104,6 +105,8 @@ def build(obj: Context) -> None:
         f"{report.feeds} feeds: {len(report.written)} files written, {report.unchanged} unchanged, "
         f"{len(report.removed)} removed, in {config.output_dir} ({time.perf_counter() - started:.2f}s)"
     )
+    if timings:
+        click.echo("timings: " + ", ".join(f"{k} {v:.3f}s" for k, v in report.timings.items()))
     if not report.ok:
         sys.exit(1)
 

@@ -205,16 +205,14 @@ def split(text: str, display: str) -> Parsed:
 
 def load_post(source: Source, config: Config) -> Post:
     """Validate one post's front matter into a Post; every problem found is reported at once."""
-    display = _display(source, config)
+    return load_post_and_body(source, config)[0]
+
+
+def load_post_and_body(source: Source, config: Config) -> tuple[Post, str]:
+    """The post and its Markdown body, from one read of the file."""
+    display = display_path(Path(source.path))
     parsed = split(read_text(source, display), display)
-    return _to_post(source, parsed, config, display)
-
-
-def read_body(post: Post, config: Config) -> str:
-    """The Markdown body of a post, re-read from disk (bodies are not kept in memory)."""
-    source = Source(str(post.path), post.relpath, 0, 0)
-    display = _display(source, config)
-    return clean_text(split(read_text(source, display), display).body)
+    return _to_post(source, parsed, config, display), clean_text(parsed.body)
 
 
 def display_path(path: Path) -> str:
@@ -222,10 +220,6 @@ def display_path(path: Path) -> str:
     cwd = os.getcwd()
     text = str(path)
     return text[len(cwd) + 1 :] if text.startswith(cwd + os.sep) else text
-
-
-def _display(source: Source, config: Config) -> str:
-    return display_path(source.path)
 
 
 class _Fields:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from publisher import __version__, rendering, urls
 from publisher import posts as posts_mod
@@ -31,9 +31,10 @@ Progress = Callable[[str, int], Callable[[int], None]]
 
 TAXONOMIES = ("tags", "categories")
 # Below these counts, starting worker processes costs more than it saves (a parse takes
-# ~0.5 ms, a render ~6 ms).
+# ~0.5 ms, a render ~8 ms, a feed family ~15 ms).
 PARALLEL_PARSE_MIN = 400
 PARALLEL_RENDER_MIN = 24
+PARALLEL_FEEDS_MIN = 16
 
 
 def _no_progress(label: str, total: int) -> Callable[[int], None]:
@@ -48,9 +49,6 @@ class Site:
     now: datetime
     index: list[PostIndex]
     problems: list[Problem]
-    parsed: dict[str, bytes] = field(default_factory=dict, repr=False)  # pickled posts parsed in this run
-    cache: BuildCache | None = field(default=None, repr=False)
-    _loaded: dict[str, Post] = field(default_factory=dict, repr=False)
 
     def entries(self, status: Status) -> list[PostIndex]:
         now = self.now.timestamp()
@@ -64,19 +62,9 @@ class Site:
         return len(self.entries(status))
 
     def load(self, entries: Iterable[PostIndex]) -> list[Post]:
-        """Full posts for index entries: from this run's parse, else from the cache, else from disk."""
-        entries = list(entries)
-        new = [e for e in entries if e.relpath not in self._loaded]
-        blobs = {e.relpath: self.parsed[e.relpath] for e in new if e.relpath in self.parsed}
-        if self.cache is not None:
-            blobs.update(self.cache.post_blobs([e.relpath for e in new if e.relpath not in blobs]))
-        for rel, blob in blobs.items():
-            self._loaded[rel] = pickle.loads(blob)
-        missing = [_source(self.config, e) for e in new if e.relpath not in self._loaded]
-        for result in _parse_all(self.config, missing):
-            if result.blob is not None:
-                self._loaded[result.relpath] = pickle.loads(result.blob)
-        return [self._loaded[e.relpath] for e in entries if e.relpath in self._loaded]
+        """Full posts for index entries, read again from disk (builds never need this)."""
+        sources = [_source(self.config, e) for e in entries]
+        return [post for post, _ in _map(_load_one, sources, self.config, PARALLEL_PARSE_MIN) if post is not None]
 
     @property
     def posts(self) -> list[Post]:
@@ -97,6 +85,12 @@ class BuildReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     feeds: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for --timings
+
+    def lap(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = now - since
+        return now
 
     @property
     def ok(self) -> bool:
@@ -134,19 +128,17 @@ def load_site(
         else:
             shown = posts_mod.display_path(Path(source.path))
             problems.extend(Problem(shown, line, message) for line, message in cached_problems)
-    parsed: dict[str, bytes] = {}
     advance = progress("Reading posts", len(todo))
-    results = list(_parse_all(config, todo, advance))
+    results = list(_map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance))
     for result in results:
         if result.index is not None:
-            parsed[result.relpath] = result.blob
             index.append(result.index)
         problems.extend(result.problems)
     if cache is not None:
         cache.store_posts(results)
         cache.forget_posts(set(known) - {s.relpath for s in sources})
     unique, duplicates = _check_unique(index, config)
-    return Site(config, now, unique, problems + duplicates, parsed, cache)
+    return Site(config, now, unique, problems + duplicates)
 
 
 def _check_unique(index: list[PostIndex], config: Config) -> tuple[list[PostIndex], list[Problem]]:
@@ -199,11 +191,15 @@ def build(
     config: Config, now: datetime | None = None, progress: Progress = _no_progress, write: bool = True
 ) -> BuildReport:
     """Write every feed whose content changed; with write=False, do all the work but write nothing."""
+    started = time.perf_counter()
     cache = open_cache(config, readonly=not write)
     try:
         report = _build(config, cache, now, progress, write)
+        saving = time.perf_counter()
         if write:
             cache.commit()
+        report.lap("save", saving)
+        report.lap("total", started)
         return report
     finally:
         cache.close()
@@ -215,9 +211,12 @@ def check(config: Config, now: datetime | None = None, progress: Progress = _no_
 
 
 def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Progress, write: bool) -> BuildReport:
+    t = time.perf_counter()
     site = load_site(config, cache, now, progress)
+    report = BuildReport(site)
+    t = report.lap("load", t)
     specs = feed_specs(site, config)
-    report = BuildReport(site, feeds=len(specs))
+    report.feeds = len(specs)
     signatures = {spec.key: _signature(spec) for spec in specs}
     previous = cache.feed_signatures() if write else {}
     todo = []
@@ -233,22 +232,18 @@ def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Pr
     wanted = {e.relpath: e for spec in todo for e in spec.posts}
     if not write:  # check renders everything that would be published
         wanted.update((e.relpath, e) for e in site.published_index())
+    t = report.lap("plan", t)
     rendered = _render_all(site, wanted, cache, progress)
+    t = report.lap("render", t)
 
     if todo:
-        from publisher import feeds  # feedgen is a costly import: only when a feed must change
-
+        _state.rendered, _state.write = rendered, write  # read by the (forked) feed workers
         advance = progress("Writing feeds", len(todo))
-        for spec in todo:
-            items = [rendered[e.relpath] for e in spec.posts if e.relpath in rendered]
-            documents = feeds.render_feeds(spec, items, config)
-            if write:
-                for rel, data in documents.items():
-                    if feeds.write_if_changed(config.output_dir / rel, data):
-                        report.written.append(rel)
-                    else:
-                        report.unchanged += 1
-            advance(1)
+        for written, unchanged in _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance):
+            report.written += written
+            report.unchanged += unchanged
+        _state.rendered = {}
+    report.lap("feeds", t)
     if not write:
         return report
     cache.store_feed_signatures({spec.key: signatures[spec.key] for spec in todo})
@@ -266,78 +261,95 @@ def _render_all(
     site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress
 ) -> dict[str, RenderedPost]:
     """Rendered items for the wanted posts: from the cache when the file is unchanged."""
-    hits = cache.rendered({rel: e.stamp for rel, e in wanted.items()})
-    todo = [e for rel, e in wanted.items() if rel not in hits]
-    posts = {p.relpath: p for p in site.load(wanted.values())}
-    out: dict[str, RenderedPost] = {
-        rel: RenderedPost(posts[rel], html, summary) for rel, (html, summary) in hits.items() if rel in posts
-    }
+    out = cache.rendered({rel: e.stamp for rel, e in wanted.items()})
+    todo = [_source(site.config, e) for rel, e in wanted.items() if rel not in out]
     if not todo:
         return out
     advance = progress("Rendering posts", len(todo))
-    jobs = [posts[e.relpath] for e in todo if e.relpath in posts]
     fresh = []
-    for post, result in zip(jobs, _map(_render_one, jobs, site.config, advance), strict=True):
-        if isinstance(result, PostError):
-            site.problems.extend(result.problems)
+    for source, result in zip(todo, _map(_render_one, todo, site.config, PARALLEL_RENDER_MIN, advance), strict=True):
+        if isinstance(result, list):
+            site.problems.extend(result)
             continue
-        html, summary = result
-        out[post.relpath] = RenderedPost(post, html, summary)
-        fresh.append((post.relpath, wanted[post.relpath].stamp, html, summary))
+        out[source.relpath] = result
+        fresh.append((source.stamp, result))
     cache.store_rendered(fresh)
     return out
 
 
 # -- work that can run in worker processes ------------------------------------------------
-_worker_config: Config | None = None
-_worker_renderer: Any = None
 
 
 class Parsed(NamedTuple):
-    """One file's parse, shaped to cross a process boundary cheaply: the post stays pickled
-    until a build needs it (most never are)."""
+    """One file's parse, as it crosses back from a worker: just the index (or the problems)."""
 
     relpath: str
     stamp: tuple[int, int]
     index: PostIndex | None
-    blob: bytes | None
     problems: list[Problem]
 
 
+class _State:
+    """What forked workers inherit instead of receiving it pickled with every task."""
+
+    config: Config
+    renderer: Any = None
+    rendered: ClassVar[dict[str, RenderedPost]] = {}
+    write = True
+
+
+_state = _State()
+
+
 def _parse_one(source: posts_mod.Source) -> Parsed:
-    assert _worker_config is not None
     try:
-        post = posts_mod.load_post(source, _worker_config)
+        post = posts_mod.load_post(source, _state.config)
     except PostError as exc:
-        return Parsed(source.relpath, source.stamp, None, None, exc.problems)
-    blob = pickle.dumps(post, protocol=pickle.HIGHEST_PROTOCOL)
-    return Parsed(source.relpath, source.stamp, post.index(source.stamp), blob, [])
+        return Parsed(source.relpath, source.stamp, None, exc.problems)
+    return Parsed(source.relpath, source.stamp, post.index(source.stamp), [])
 
 
-def _render_one(post: Post) -> tuple[str, str] | PostError:
-    global _worker_renderer
-    assert _worker_config is not None
-    if _worker_renderer is None:
-        _worker_renderer = rendering.Renderer(_worker_config)
+def _load_one(source: posts_mod.Source) -> tuple[Post | None, list[Problem]]:
     try:
-        item = _worker_renderer.render_post(post, posts_mod.read_body(post, _worker_config))
+        return posts_mod.load_post(source, _state.config), []
     except PostError as exc:
-        return exc
-    return item.html, item.summary
+        return None, exc.problems
 
 
-def _parse_all(
-    config: Config, sources: list[posts_mod.Source], advance: Callable[[int], None] = lambda n: None
-) -> Iterator[Parsed]:
-    return _map(_parse_one, sources, config, advance)
+def _render_one(source: posts_mod.Source) -> RenderedPost | list[Problem]:
+    if _state.renderer is None:
+        _state.renderer = rendering.Renderer(_state.config)
+    try:
+        post, body = posts_mod.load_post_and_body(source, _state.config)
+    except PostError as exc:
+        return exc.problems
+    return _state.renderer.render_post(post, body)
 
 
-def _map(func: Callable[[Any], Any], items: list, config: Config, advance: Callable[[int], None]) -> Iterator[Any]:
-    """func over items in order; in forked worker processes when there are many and cores to spare."""
-    global _worker_config, _worker_renderer
-    _worker_config, _worker_renderer = config, None  # never reuse a renderer from another build
+def _feeds_one(spec: FeedSpec) -> tuple[list[str], int]:
+    """Render one feed family and write the files that changed (in the worker: a family's
+    documents are ~1 MB, too much to ship back to the parent)."""
+    from publisher import feeds  # feedgen is a costly import: only when a feed must change
+
+    items = [_state.rendered[e.relpath] for e in spec.posts if e.relpath in _state.rendered]
+    documents = feeds.render_feeds(spec, items, _state.config)
+    if not _state.write:
+        return [], 0
+    written = [rel for rel, data in documents.items() if feeds.write_if_changed(_state.config.output_dir / rel, data)]
+    return written, len(documents) - len(written)
+
+
+def _map(
+    func: Callable[[Any], Any],
+    items: list,
+    config: Config,
+    minimum: int,
+    advance: Callable[[int], None] = lambda n: None,
+) -> Iterator[Any]:
+    """func over items, in order; in forked worker processes when there are many and cores to spare."""
+    _state.config = config
+    _state.renderer = None  # never reuse a renderer from another build
     workers = min(os.cpu_count() or 1, 8)
-    minimum = PARALLEL_RENDER_MIN if func is _render_one else PARALLEL_PARSE_MIN
     if len(items) < minimum or workers < 2 or "fork" not in _start_methods():
         for item in items:
             yield func(item)
@@ -347,7 +359,7 @@ def _map(func: Callable[[Any], Any], items: list, config: Config, advance: Calla
     from concurrent.futures import ProcessPoolExecutor
 
     if func is _render_one:
-        _worker_renderer = rendering.Renderer(config)  # built once, inherited by the forked workers
+        _state.renderer = rendering.Renderer(config)  # built once, inherited by the forked workers
     chunk = max(1, len(items) // (workers * 8))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         for result in pool.map(func, items, chunksize=chunk):
