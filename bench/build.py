@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SEEDS = Path("/work/shared/seeds")
+DEFAULT_SEEDS = REPO_ROOT / "content" / "posts"  # the sample posts the corpus imitates
 TZ = timezone(timedelta(hours=8))
 CORPUS_START = datetime(2019, 1, 1, tzinfo=TZ)
 CORPUS_END = datetime(2025, 12, 31, tzinfo=TZ)

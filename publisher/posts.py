@@ -157,7 +157,7 @@ def read_text(source: Source, display: str) -> str:
         raise PostError(
             [Problem(display, line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8")]
         ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def split(text: str, display: str) -> Parsed:
@@ -205,7 +205,8 @@ def split(text: str, display: str) -> Parsed:
 
 def load_post(source: Source, config: Config) -> Post:
     """Validate one post's front matter into a Post; every problem found is reported at once."""
-    return load_post_and_body(source, config)[0]
+    display = display_path(Path(source.path))
+    return _to_post(source, split(read_text(source, display), display), config, display)
 
 
 def load_post_and_body(source: Source, config: Config) -> tuple[Post, str]:
@@ -315,14 +316,14 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
     lastmod = f.when("lastmod", "modified") or d
     expiry = f.when("expirydate", "unpublishdate")
     draft = f.flag("draft")
-    rel = Path(source.relpath)
-    is_bundle = rel.name.lower() in BUNDLE_INDEXES
-    default_slug = rel.parent.name if is_bundle else rel.stem
+    parts = source.relpath.split("/")  # relpath is always '/'-separated
+    is_bundle = parts[-1].lower() in BUNDLE_INDEXES
+    default_slug = parts[-2] if is_bundle else parts[-1].rsplit(".", 1)[0]
     raw_slug = f.text("slug") or default_slug
     slug = urls.urlize(raw_slug)
     if not slug:
         f.problem("slug", f"slug {raw_slug!r} has no letters or digits to build a URL from")
-    section = urls.urlize(rel.parts[0]) if len(rel.parts) > 1 and not (is_bundle and len(rel.parts) == 2) else ""
+    section = urls.urlize(parts[0]) if len(parts) > 1 and not (is_bundle and len(parts) == 2) else ""
     description = f.text("description", "summary")
     tags = f.terms("tags", taxonomy=True)
     categories = f.terms("categories", taxonomy=True)
@@ -389,6 +390,8 @@ _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def clean_line(text: str) -> str:
     """One line of text safe for XML and email headers: no CR/LF or other control characters."""
+    if text.isprintable() and unicodedata.is_normalized("NFC", text) and text.strip() == text and "  " not in text:
+        return text  # the common case, checked in C
     text = unicodedata.normalize("NFC", text)
     return " ".join(_CONTROL_LINE.sub(" ", text).split())
 

@@ -10,6 +10,7 @@ and rendering over the CPU cores.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import time
@@ -361,10 +362,14 @@ def _map(
     if func is _render_one:
         _state.renderer = rendering.Renderer(config)  # built once, inherited by the forked workers
     chunk = max(1, len(items) // (workers * 8))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        for result in pool.map(func, items, chunksize=chunk):
-            yield result
-            advance(1)
+    gc.freeze()  # forked workers then share the parent's objects instead of copying their pages
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for result in pool.map(func, items, chunksize=chunk):
+                yield result
+                advance(1)
+    finally:
+        gc.unfreeze()
 
 
 def _start_methods() -> list[str]:
