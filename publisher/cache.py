@@ -109,10 +109,14 @@ class BuildCache:
             try:
                 # Stored as plain tuples: unpickling 10,000 NamedTuples costs 4x more.
                 make = tuple.__new__
-                self._index = {
-                    rel: (stamp, make(PostIndex, entry) if entry is not None else None, problems)
-                    for rel, (stamp, entry, problems) in pickle.loads(row[0]).items()
-                } if row else {}  # fmt: skip
+                self._index = (
+                    {
+                        rel: (stamp, make(PostIndex, entry) if entry is not None else None, problems)
+                        for rel, (stamp, entry, problems) in pickle.loads(row[0]).items()
+                    }
+                    if row
+                    else {}
+                )
             except Exception:
                 self._index = {}
         return self._index

@@ -12,6 +12,7 @@ import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
@@ -23,16 +24,52 @@ DEFAULT_CONFIG_NAME = "publisher.toml"
 PERMALINK_FIELDS = ("slug", "section", "year", "month", "day")
 
 
-def _help(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+def _help(text: str, default: Any = dataclasses.MISSING, key: str = "", **kw: Any) -> Any:
+    """A setting: its help text, its default, and its TOML key when that isn't the field name."""
+    metadata = {"help": text, "key": key}
     if default is dataclasses.MISSING and "default_factory" not in kw:
-        return field(metadata={"help": text}, **kw)
-    return field(default=default, metadata={"help": text}, **kw)
+        return field(metadata=metadata, **kw)
+    return field(default=default, metadata=metadata, **kw)
+
+
+def _key(f: dataclasses.Field) -> str:
+    return f.metadata.get("key") or f.name
 
 
 @dataclass(frozen=True)
 class AuthorSettings:
     name: str = _help("Default author of every post, shown in feeds.", "")
     email: str = _help("Author's address, used in RSS <author> (optional).", "")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = _help("SMTP relay host.", "localhost")
+    port: int = _help("SMTP port (587 for starttls, 465 for tls, 25 for none).", 587)
+    security: str = _help("none, starttls or tls (implicit TLS).", "starttls")
+    username: str = _help("SMTP AUTH user; the password comes from PUBLISHER_SMTP_PASSWORD.", "")
+    timeout: float = _help("Seconds to wait for the server before giving up on a connection.", 30.0)
+    connections: int = _help("SMTP connections used in parallel.", 4)
+    rate_limit: str = _help('Most messages sent, e.g. "10/s", "500/m" or "2000/h"; empty for no limit.', "")
+    helo: str = _help("Name to announce in EHLO (default: this machine's name).", "")
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    sender: str = _help('From header with display name, e.g. "Blog <news@example.com>".', "", key="from")
+    reply_to: str = _help("Reply-To address (optional).", "")
+    unsubscribe_url: str = _help("Base URL of the unsubscribe endpoint; a per-subscriber signed token is appended.", "")
+    unsubscribe_mailto: str = _help("Address for mailto: unsubscribes in List-Unsubscribe (optional).", "")
+    full_content: bool = _help("Email the whole post (true) or its summary with a read-more link (false).", True)
+    dkim_selector: str = _help("DKIM selector; with dkim_key_file, every message is signed.", "")
+    dkim_key_file: str = _help("PEM private key for DKIM, kept outside the repository.", "")
+    max_attempts: int = _help("Tries per message on temporary (4xx) failures before giving up.", 8)
+    bounce_limit: int = _help("Permanent (5xx) failures after which a subscriber is marked bounced.", 1)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = _help("SQLAlchemy URL; default: a SQLite file publisher.sqlite3 beside the config.", "")
 
 
 @dataclass(frozen=True)
@@ -56,6 +93,9 @@ class Settings:
     feed_length: int = _help("Items per feed, newest first.", 20)
     summary_length: int = _help("Characters of text in an automatic summary (posts without description).", 240)
     author: AuthorSettings = _help("[author] table.", default_factory=AuthorSettings)
+    smtp: SmtpSettings = _help("[smtp] table.", default_factory=SmtpSettings)
+    newsletter: NewsletterSettings = _help("[newsletter] table.", default_factory=NewsletterSettings)
+    database: DatabaseSettings = _help("[database] table.", default_factory=DatabaseSettings)
 
 
 @dataclass(frozen=True)
@@ -71,6 +111,8 @@ class Config:
     output_dir: Path
     cache_dir: Path
     templates_dir: Path | None
+    database_url: str = ""
+    dkim_key_file: Path | None = None
 
     def __getattr__(self, name: str) -> Any:
         # Plain settings (title, language, feed_length...) read straight through.
@@ -138,6 +180,31 @@ def resolve(settings: Settings, path: Path) -> Config:
     templates = root / settings.templates_dir if settings.templates_dir else None
     if templates is not None and not templates.is_dir():
         raise err("templates_dir", f"folder {templates} does not exist")
+    smtp, news = settings.smtp, settings.newsletter
+    if smtp.security not in ("none", "starttls", "tls"):
+        raise err("smtp.security", f"{smtp.security!r} is not one of none, starttls, tls")
+    if not 0 < smtp.port < 65536:
+        raise err("smtp.port", f"{smtp.port} is not a TCP port")
+    if smtp.connections < 1:
+        raise err("smtp.connections", "must be at least 1")
+    if smtp.timeout <= 0:
+        raise err("smtp.timeout", "must be a positive number of seconds")
+    try:
+        rate_limit(smtp.rate_limit)
+    except ValueError:
+        raise err("smtp.rate_limit", f'{smtp.rate_limit!r} is not like "10/s", "500/m" or "2000/h"') from None
+    if news.sender and "@" not in parseaddr(news.sender)[1]:
+        raise err("newsletter.from", f"{news.sender!r} is not an address such as 'Blog <news@example.com>'")
+    if news.unsubscribe_url and urlsplit(news.unsubscribe_url).scheme not in ("http", "https"):
+        raise err("newsletter.unsubscribe_url", "must be an absolute https:// URL")
+    if news.max_attempts < 1:
+        raise err("newsletter.max_attempts", "must be at least 1")
+    if news.bounce_limit < 1:
+        raise err("newsletter.bounce_limit", "must be at least 1")
+    if bool(news.dkim_selector) != bool(news.dkim_key_file):
+        raise err("newsletter.dkim_key_file", "set both dkim_selector and dkim_key_file, or neither")
+    dkim_key = (root / news.dkim_key_file) if news.dkim_key_file else None
+    database_url = settings.database.url or f"sqlite:///{root / 'publisher.sqlite3'}"
     return Config(
         settings=settings,
         path=path.resolve(),
@@ -148,13 +215,25 @@ def resolve(settings: Settings, path: Path) -> Config:
         output_dir=(root / settings.output_dir).resolve(),
         cache_dir=(root / settings.cache_dir).resolve(),
         templates_dir=templates,
+        database_url=database_url,
+        dkim_key_file=dkim_key,
     )
+
+
+def rate_limit(text: str) -> float | None:
+    """'10/s', '500/m', '2000/h' -> messages per second; '' -> None (no limit)."""
+    if not text.strip():
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(text)
+    return float(m.group(1)) / {"s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
 def _build(cls: type, raw: dict[str, Any], path: Path, prefix: str) -> Any:
     """Check a TOML table against a settings dataclass, naming any bad key."""
     hints = get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {_key(f): f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = prefix + key
@@ -162,10 +241,11 @@ def _build(cls: type, raw: dict[str, Any], path: Path, prefix: str) -> Any:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise ConfigError(f"{path}: unknown key '{name}'{hint}")
-        values[key] = _check_type(hints[key], value, path, name)
-    for f in known.values():
+        f = known[key]
+        values[f.name] = _check_type(hints[f.name], value, path, name)
+    for key, f in known.items():
         if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{path}: missing key '{prefix}{f.name}' ({f.metadata['help']})")
+            raise ConfigError(f"{path}: missing key '{prefix}{key}' ({f.metadata['help']})")
     return cls(**values)
 
 
@@ -196,7 +276,7 @@ def documented_keys(cls: type = Settings, prefix: str = "") -> list[tuple[str, s
     for f in dataclasses.fields(cls):
         hint = get_type_hints(cls)[f.name]
         if dataclasses.is_dataclass(hint):
-            out += documented_keys(hint, prefix + f.name + ".")
+            out += documented_keys(hint, prefix + _key(f) + ".")
         else:
-            out.append((prefix + f.name, f.metadata["help"]))
+            out.append((prefix + _key(f), f.metadata["help"]))
     return out

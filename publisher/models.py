@@ -97,3 +97,52 @@ class FeedSpec:
     description: str
     page_url: str  # the HTML page the feed belongs to
     posts: tuple[PostIndex, ...]
+
+
+SubscriberStatus = Literal["pending", "confirmed", "unsubscribed", "bounced", "complained"]
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    topics: tuple[str, ...]
+    bounces: int
+    created_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A snapshot of what is mailed (subject and bodies rendered once, with a placeholder
+    where each copy gets its recipient's unsubscribe link), so editing a post later never
+    changes a campaign half-sent."""
+
+    key: str
+    kind: str  # post | digest | baseline (a post published before the list: counted as sent)
+    slugs: tuple[str, ...]
+    terms: tuple[str, ...]
+    subject: str
+    html: str
+    text: str
+    id: int = 0
+    status: str = "queued"
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One leased delivery: a campaign's copy for one subscriber."""
+
+    id: int
+    campaign_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    attempts: int
+    subscriber_status: str

@@ -74,7 +74,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             extensions=["jinja2.ext.i18n"],
         )
-        self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+        self.env.install_gettext_translations(translations(config.settings.language), newstyle=True)  # type: ignore[attr-defined]
         self.md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS)
 
     def markdown_html(self, body: str, base: str) -> str:
@@ -95,6 +95,41 @@ class Renderer:
 
         item = self.render("feed_item.html", post=post, content=Markup(html), summary=summary, site=self.site())
         return RenderedPost(post=post, html=item, summary=summary)
+
+    def email(self, posts: list[tuple[Post, str]], subject: str, unsubscribe_url: str) -> tuple[str, str]:
+        """The newsletter's HTML (CSS inlined) and plain-text bodies for one or more posts.
+
+        `posts` pairs each post with its Markdown body; `unsubscribe_url` is usually a
+        placeholder that each copy replaces with its recipient's own link.
+        """
+        import css_inline
+
+        full = self.config.settings.newsletter.full_content
+        items = []
+        for post, body in posts:
+            html = self.markdown_html(body, post.url) if full else _summary_html(post, body, self)
+            items.append(
+                {
+                    "title": post.title,
+                    "url": post.url,
+                    "date": format_date(post.date, self.config),
+                    "html": _markup(html),
+                    "text": html_to_text(html),
+                    "source_url": post.source_url,
+                    "source_name": post.source_name,
+                    "post": post,
+                }
+            )
+        context = {
+            "site": self.site(),
+            "posts": items,
+            "full_content": full,
+            "subject": subject,
+            "unsubscribe_url": unsubscribe_url,
+        }
+        html = css_inline.inline(self.render("email.html", **context))
+        text = self.render("email.txt", **context).strip() + "\n"
+        return html, text
 
     def site(self) -> dict[str, Any]:
         s = self.config.settings
@@ -179,3 +214,58 @@ def text_summary(html: str, limit: int) -> str:
     if space > limit * 0.8:
         cut = cut[:space]
     return re.sub(r"[\s,.;:，。；：、]+$", "", cut) + "…"
+
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+def translations(language: str) -> Any:
+    """The gettext catalog for a BCP 47 tag (zh-TW -> zh_TW, then zh); English when none.
+
+    Catalogs are Babel-managed (`make catalogs`), so another language is a .po file."""
+    import gettext
+
+    tag = language.replace("-", "_")
+    candidates = [tag, tag.split("_")[0]]
+    return gettext.translation("messages", localedir=str(LOCALE_DIR), languages=candidates, fallback=True)
+
+
+def format_date(value: Any, config: Config) -> str:
+    """A post's date as readers of the site's language write it, in the site's time zone."""
+    from babel.core import Locale, UnknownLocaleError
+    from babel.dates import format_date as babel_date
+
+    try:
+        locale = Locale.parse(config.settings.language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        locale = Locale("en")
+    return babel_date(value.astimezone(config.timezone), format="long", locale=locale)
+
+
+def html_to_text(html: str) -> str:
+    """Readable plain text for the text/plain part; links kept as [text](url)."""
+    from inscriptis import get_text
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.model.config import ParserConfig
+
+    if not html.strip():
+        return ""
+    text = get_text(html, ParserConfig(css=CSS_PROFILES["strict"], display_links=True))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _markup(html: str) -> Any:
+    from markupsafe import Markup
+
+    return Markup(html)
+
+
+def _summary_html(post: Post, body: str, renderer: Renderer) -> str:
+    """Summary mode: the description, or the text before <!--more-->, or the opening paragraphs."""
+    from html import escape
+
+    if post.description:
+        return f"<p>{escape(post.description)}</p>"
+    if MORE in body:
+        return renderer.markdown_html(body.split(MORE, 1)[0], post.url)
+    return f"<p>{escape(text_summary(renderer.markdown_html(body, post.url), renderer.config.summary_length))}</p>"

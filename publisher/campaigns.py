@@ -1,0 +1,205 @@
+"""The newsletter use cases: which posts still need mailing, their campaigns, sending, previews.
+
+Published posts -> campaigns (rendered once, a snapshot) -> outbox rows -> `outbox.drain`.
+A post is mailed at most once: its URL is recorded with its campaign under a unique key.
+Posts published before the mailing list existed count as sent unless backfilled, so the
+first send on an old blog doesn't mail the whole archive.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from publisher import messages
+from publisher import posts as posts_mod
+from publisher.config import Config
+from publisher.errors import PublisherError
+from publisher.models import Campaign, Post
+from publisher.outbox import Advance, SendSummary, drain
+from publisher.publishing import load_site, open_cache
+from publisher.rendering import Renderer
+from publisher.store import Store
+from publisher.subscriptions import Tokens, secret_key
+
+Progress = Callable[[Campaign, int], Advance]
+"""progress(campaign, messages to send) -> advance(n), for the CLI's progress bar."""
+
+
+class NothingToSend(PublisherError):
+    exit_code = 1
+
+
+def open_store(config: Config) -> Store:
+    return Store.open(config.database_url)
+
+
+@dataclass
+class SendPlan:
+    """What `publisher send` is about to do, shown to the operator before it starts."""
+
+    posts: list[Post]
+    digest: bool
+    recipients: int
+    resuming: list[Campaign] = field(default_factory=list)
+    skipped_old: int = 0  # published before the list existed, not backfilled
+
+    @property
+    def empty(self) -> bool:
+        return not self.posts and not self.resuming
+
+
+def plan_send(
+    config: Config,
+    store: Store,
+    slug: str | None = None,
+    *,
+    digest: bool = False,
+    backfill: bool = False,
+    now: datetime | None = None,
+) -> SendPlan:
+    now = now or datetime.now(UTC)
+    cache = open_cache(config, readonly=True)
+    try:
+        site = load_site(config, cache, now)
+    finally:
+        cache.close()
+    mailed = store.mailed_posts()
+    published = list(reversed(site.published_index()))  # oldest first: mail in publishing order
+    if slug is not None:
+        chosen = [e for e in published if e.slug == slug]
+        if not chosen:
+            known = {e.slug for e in site.index}
+            why = "is not published (draft, scheduled or expired)" if slug in known else "matches no post"
+            raise NothingToSend(f"slug {slug!r} {why}")
+        if chosen[0].url in mailed:
+            raise NothingToSend(f"{slug!r} was already mailed; see `publisher status`")
+        entries, skipped = chosen, 0
+    else:
+        created = store.list_created_at().timestamp()
+        unsent = [e for e in published if e.url not in mailed]
+        entries = [e for e in unsent if backfill or e.publish > created]
+        skipped = len(unsent) - len(entries)
+    posts = site.load(entries)
+    terms = {t for p in posts for t in (*p.tags, *p.categories)}
+    return SendPlan(
+        posts=posts,
+        digest=digest and len(posts) > 1,
+        recipients=store.count_recipients(terms) if posts else 0,
+        resuming=store.campaigns_to_send(),
+        skipped_old=skipped,
+    )
+
+
+def create_campaigns(config: Config, store: Store, plan: SendPlan) -> list[Campaign]:
+    """Render and record one campaign per post (or one digest); posts someone else already
+    took are left out."""
+    renderer = Renderer(config)
+    groups = [plan.posts] if plan.digest else [[p] for p in plan.posts]
+    created = []
+    for group in groups:
+        campaign = render_campaign(config, renderer, group)
+        stored = store.create_campaign(campaign, [p.url for p in group])
+        if stored is not None:
+            created.append(stored)
+    return created
+
+
+def render_campaign(config: Config, renderer: Renderer, group: list[Post]) -> Campaign:
+    bodies = [(post, _body(config, post)) for post in group]
+    if len(group) == 1:
+        subject = group[0].title
+        key, kind = group[0].url, "post"
+    else:
+        subject = f"{config.settings.title}: {group[-1].title} (+{len(group) - 1})"
+        key, kind = "digest:" + "\n".join(p.url for p in group), "digest"
+    html, text = renderer.email(bodies, subject, messages.PLACEHOLDER)
+    terms = tuple(dict.fromkeys(t for p in group for t in (*p.tags, *p.categories)))
+    return Campaign(
+        key=key, kind=kind, slugs=tuple(p.slug for p in group), terms=terms, subject=subject, html=html, text=text
+    )
+
+
+def _body(config: Config, post: Post) -> str:
+    source = posts_mod.Source(str(post.path), post.relpath, 0, 0)
+    return posts_mod.load_post_and_body(source, config)[1]
+
+
+def send_queued(
+    config: Config,
+    store: Store,
+    *,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    retry_wait: float = 300.0,
+    retry_delay: float = 60.0,
+) -> SendSummary:
+    """Drain every campaign that still has deliverable messages, oldest first."""
+    messages.require_sending_config(config)
+    tokens = Tokens(secret_key())
+    signer = messages.signer_for(config)
+    stop = stop or threading.Event()
+    total = SendSummary()
+    for campaign in store.campaigns_to_send():
+        left = store.progress(campaign.id)
+        todo = left["queued"] + left["sending"] + left["deferred"]
+        advance = progress(campaign, todo) if progress else (lambda n: None)
+        factory = messages.MessageFactory(campaign, config, tokens, signer)
+        summary = drain(
+            store, campaign, config, factory, stop=stop, advance=advance, retry_wait=retry_wait, retry_delay=retry_delay
+        )
+        total.add(summary)
+        if stop.is_set():
+            break
+    return total
+
+
+def send_test_copy(config: Config, slug: str, to: str) -> messages.Envelope:
+    """Send one copy of a post's email to `to`; nothing is recorded as sent."""
+    from publisher.subscriptions import normalize_email
+    from publisher.transport import SmtpConnection
+
+    messages.require_sending_config(config)
+    envelope = _sample(config, slug, normalize_email(to))
+    conn = SmtpConnection(config.settings.smtp)
+    try:
+        reply = conn.send(envelope)
+    finally:
+        conn.close()
+    if reply.outcome != "sent":
+        raise PublisherError(f"{to}: the server refused the test copy: {reply}")
+    return envelope
+
+
+def preview(config: Config, slug: str, folder: Path, to: str = "subscriber@example.com") -> list[Path]:
+    """Write the .eml, .html and .txt of a post's email to `folder`; return their paths."""
+    envelope = _sample(config, slug, to)
+    import email
+    from email import policy
+
+    msg = email.message_from_bytes(envelope.data, policy=policy.default)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{slug}.eml", folder / f"{slug}.html", folder / f"{slug}.txt"]
+    paths[0].write_bytes(envelope.data)
+    paths[1].write_text(msg.get_body(("html",)).get_content(), encoding="utf-8")
+    paths[2].write_text(msg.get_body(("plain",)).get_content(), encoding="utf-8")
+    return paths
+
+
+def _sample(config: Config, slug: str, to: str) -> messages.Envelope:
+    messages.require_sending_config(config)
+    cache = open_cache(config, readonly=True)
+    try:
+        site = load_site(config, cache)
+    finally:
+        cache.close()
+    found = [e for e in site.index if e.slug == slug]
+    if not found:
+        raise NothingToSend(f"slug {slug!r} matches no post")
+    (post,) = site.load(found[:1])
+    campaign = render_campaign(config, Renderer(config), [post])
+    factory = messages.MessageFactory(campaign, config, Tokens(secret_key()), messages.signer_for(config))
+    return factory.build(0, to, "")

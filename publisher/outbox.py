@@ -1,0 +1,219 @@
+"""Draining a campaign's outbox: claim, build, send, record, retry.
+
+The main thread leases batches of outbox rows and records outcomes in batched transactions;
+`connections` worker threads each hold one SMTP session and send. A row is marked only
+after the server's reply, so an interruption at any point loses nobody: rows still leased
+by a dead process are taken back on the next run, and at most the messages between an SMTP
+reply and the next recorded batch can go out twice after a hard kill (bounded by
+RECORD_EVERY and RECORD_SECONDS).
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from publisher.config import Config, rate_limit
+from publisher.messages import MessageFactory
+from publisher.models import Campaign, OutboxItem
+from publisher.store import Delivery, Store, now
+from publisher.transport import ConnectionLost, RateLimiter, Reply, SmtpConfigError, SmtpConnection
+
+CLAIM_BATCH = 500
+RECORD_EVERY = 500  # results per transaction at most...
+RECORD_SECONDS = 0.25  # ...and at least this often
+LEASE = timedelta(minutes=10)
+MAX_BACKOFF = 6 * 3600.0
+CONNECT_FAILURES_TO_GIVE_UP = 3  # consecutive, per connection, before the run stops
+
+
+class SendError(Exception):
+    """The run cannot go on (relay unreachable, login refused); everything claimed was put back."""
+
+
+@dataclass
+class SendSummary:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+    bounced: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+
+    def add(self, other: SendSummary) -> None:
+        for name in ("sent", "deferred", "failed", "skipped", "bounced"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.seconds += other.seconds
+        self.stopped = self.stopped or other.stopped
+
+
+Advance = Callable[[int], None]
+
+
+def backoff(attempts: int, base: float) -> float:
+    """Seconds before retry number `attempts`: base, 4x, 16x ... capped, with jitter."""
+    return min(MAX_BACKOFF, base * 4 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
+
+
+def drain(
+    store: Store,
+    campaign: Campaign,
+    config: Config,
+    factory: MessageFactory,
+    *,
+    stop: threading.Event,
+    advance: Advance = lambda n: None,
+    retry_wait: float = 0.0,
+    retry_delay: float = 60.0,
+    connect: Callable[[], SmtpConnection] | None = None,
+) -> SendSummary:
+    """Send everything deliverable in one campaign; wait up to `retry_wait` seconds for
+    deferred messages whose retry comes due."""
+    news = config.settings.newsletter
+    connections = config.settings.smtp.connections
+    connect = connect or (lambda: SmtpConnection(config.settings.smtp))
+    limiter = RateLimiter(rate_limit(config.settings.smtp.rate_limit))
+    work: queue.Queue[OutboxItem | None] = queue.Queue()
+    done: queue.Queue[Delivery | BaseException] = queue.Queue()
+    summary = SendSummary()
+    started = time.monotonic()
+    give_up = threading.Event()
+
+    def worker() -> None:
+        conn = connect()
+        failures = 0
+        try:
+            while True:
+                item = work.get()
+                if item is None:
+                    return
+                if stop.is_set() or give_up.is_set():
+                    done.put(Delivery(item.id, item.subscriber_id, "sending", "not sent: stopped"))
+                    continue
+                if item.subscriber_status != "confirmed":
+                    done.put(Delivery(item.id, item.subscriber_id, "skipped", item.subscriber_status))
+                    continue
+                try:
+                    envelope = factory.build(item.subscriber_id, item.email, item.name)
+                    limiter.wait(stop)
+                    reply = conn.send(envelope)
+                    failures = 0
+                except ConnectionLost as exc:
+                    failures += 1
+                    if failures >= CONNECT_FAILURES_TO_GIVE_UP:
+                        give_up.set()
+                    done.put(_deferred(item, f"connection: {exc}", retry_delay, news.max_attempts))
+                    time.sleep(min(2.0, 0.1 * 2**failures))
+                    continue
+                except SmtpConfigError as exc:
+                    give_up.set()
+                    done.put(exc)
+                    done.put(Delivery(item.id, item.subscriber_id, "sending", "not sent: stopped"))
+                    continue
+                done.put(_outcome(item, reply, retry_delay, news.max_attempts))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, name=f"smtp-{i}", daemon=True) for i in range(connections)]
+    for t in threads:
+        t.start()
+    in_flight = 0
+    pending: list[Delivery] = []
+    last_record = time.monotonic()
+    exhausted = False
+    fatal: BaseException | None = None
+    try:
+        while True:
+            if not exhausted and not stop.is_set() and not give_up.is_set() and in_flight < CLAIM_BATCH:
+                items = store.claim(campaign.id, CLAIM_BATCH, LEASE)
+                for item in items:
+                    work.put(item)
+                in_flight += len(items)
+                exhausted = not items
+            try:
+                result = done.get(timeout=0.05)
+                while True:
+                    if isinstance(result, BaseException):
+                        fatal = result
+                    else:
+                        in_flight -= 1
+                        if result.status != "sending":  # "sending" = handed back unsent
+                            pending.append(result)
+                            _count(summary, result)
+                            advance(1)
+                    result = done.get_nowait()
+            except queue.Empty:
+                pass
+            if pending and (len(pending) >= RECORD_EVERY or time.monotonic() - last_record >= RECORD_SECONDS):
+                store.record(pending)
+                pending, last_record = [], time.monotonic()
+            if in_flight > 0:
+                continue
+            if stop.is_set() or give_up.is_set():
+                break
+            if exhausted:
+                if pending:
+                    store.record(pending)
+                    pending = []
+                due = store.next_retry(campaign.id)
+                wait = (due - now()).total_seconds() if due else None
+                if wait is not None and wait <= retry_wait:
+                    if stop.wait(max(0.0, wait)):
+                        break
+                    exhausted = False
+                    continue
+                break
+    finally:
+        for _ in threads:
+            work.put(None)
+        for t in threads:
+            t.join(timeout=max(5.0, config.settings.smtp.timeout + 1))
+        while True:
+            try:
+                result = done.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(result, Delivery) and result.status != "sending":
+                pending.append(result)
+                _count(summary, result)
+        store.record(pending)
+        store.release()  # whatever was claimed but never sent goes back to the queue
+        summary.bounced = store.mark_bounced(news.bounce_limit)
+        store.finish_if_done(campaign.id)
+        summary.seconds = time.monotonic() - started
+        summary.stopped = stop.is_set()
+    if fatal is not None:
+        raise SendError(str(fatal))
+    if give_up.is_set():
+        s = config.settings.smtp
+        raise SendError(
+            f"SMTP server {s.host}:{s.port} unreachable; {summary.sent} sent, the rest stays queued for the next "
+            "`publisher send`"
+        )
+    return summary
+
+
+def _deferred(item: OutboxItem, reason: str, retry_delay: float, max_attempts: int) -> Delivery:
+    if item.attempts >= max_attempts:
+        return Delivery(item.id, item.subscriber_id, "failed", f"gave up after {item.attempts} tries: {reason}")
+    retry_at = now() + timedelta(seconds=backoff(item.attempts, retry_delay))
+    return Delivery(item.id, item.subscriber_id, "deferred", reason, retry_at=retry_at)
+
+
+def _outcome(item: OutboxItem, reply: Reply, retry_delay: float, max_attempts: int) -> Delivery:
+    if reply.outcome == "sent":
+        return Delivery(item.id, item.subscriber_id, "sent", str(reply), at=now())
+    if reply.outcome == "permanent":
+        return Delivery(item.id, item.subscriber_id, "failed", str(reply), permanent=True)
+    return _deferred(item, str(reply), retry_delay, max_attempts)
+
+
+def _count(summary: SendSummary, result: Delivery) -> None:
+    if result.status in ("sent", "deferred", "failed", "skipped"):
+        setattr(summary, result.status, getattr(summary, result.status) + 1)

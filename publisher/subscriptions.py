@@ -1,0 +1,208 @@
+"""Who gets the newsletter: address rules, signed tokens, CSV import/export. Framework-free.
+
+Addresses are validated with email-validator (syntax, internationalized domains) and
+compared case-insensitively. Unsubscribe tokens are signed with itsdangerous using the
+secret from PUBLISHER_SECRET_KEY, so they can't be forged or turned into another
+subscriber's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from email_validator import EmailNotValidError, validate_email
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from publisher.errors import ConfigError, PublisherError
+from publisher.models import Subscriber
+from publisher.store import Store
+
+SECRET_ENV = "PUBLISHER_SECRET_KEY"
+MIN_SECRET_LENGTH = 16
+
+
+class SubscriberError(PublisherError):
+    """A bad address or unknown subscriber given by the operator."""
+
+    exit_code = 1
+
+
+def normalize_email(address: str) -> str:
+    """The canonical, lower-case form of an address; SubscriberError says what is wrong."""
+    address = address.strip()
+    try:
+        info = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"{address!r}: {exc}") from None
+    return info.normalized.lower()
+
+
+def smtp_address(address: str) -> str:
+    """The form to put in RCPT TO: internationalized domains in their ASCII (IDNA) form."""
+    local, _, domain = address.rpartition("@")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
+
+
+# -- tokens --------------------------------------------------------------------------------
+def secret_key() -> str:
+    """The signing secret; a clear error before anything is sent when it is missing."""
+    secret = os.environ.get(SECRET_ENV, "")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"{SECRET_ENV} is {'too short' if secret else 'not set'}: set it to a random secret of at least "
+            f"{MIN_SECRET_LENGTH} characters (e.g. `export {SECRET_ENV}=$(openssl rand -hex 32)`), "
+            "kept outside the repository; unsubscribe links are signed with it"
+        )
+    return secret
+
+
+class Tokens:
+    """Signed, URL-safe tokens naming a subscriber."""
+
+    def __init__(self, secret: str):
+        self._unsubscribe = URLSafeSerializer(secret, salt="publisher.unsubscribe")
+        self._confirm = URLSafeTimedSerializer(secret, salt="publisher.confirm")
+
+    def unsubscribe(self, subscriber_id: int) -> str:
+        """Never expires: an unsubscribe link in a years-old email must still work."""
+        return self._unsubscribe.dumps(subscriber_id)
+
+    def unsubscribe_id(self, token: str) -> int | None:
+        try:
+            value = self._unsubscribe.loads(token)
+        except BadSignature:
+            return None
+        return value if isinstance(value, int) else None
+
+    def confirm(self, subscriber_id: int) -> str:
+        return self._confirm.dumps(subscriber_id)
+
+    def confirm_id(self, token: str, max_age: int) -> int | None:
+        try:
+            value = self._confirm.loads(token, max_age=max_age)
+        except (BadSignature, SignatureExpired):
+            return None
+        return value if isinstance(value, int) else None
+
+
+# -- operator actions ----------------------------------------------------------------------
+@dataclass
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)  # "file:line: message"
+
+
+def add(store: Store, emails: Iterable[str], name: str = "", topics: Iterable[str] = ()) -> ImportReport:
+    """Operator-added addresses are confirmed (they vouch for them) and re-subscribe if they left."""
+    rows, report = [], ImportReport()
+    for email in emails:
+        try:
+            rows.append(
+                {
+                    "email": normalize_email(email),
+                    "name": name,
+                    "status": "confirmed",
+                    "topics": tuple(topics) or None,
+                    "source": "cli",
+                }
+            )
+        except SubscriberError as exc:
+            report.problems.append(str(exc))
+    report.added, report.updated, report.unchanged = store.add_subscribers(_merge(rows), resubscribe=True)
+    return report
+
+
+def remove(store: Store, email: str) -> None:
+    """Unsubscribe (the history stays, so an import can never bring the address back)."""
+    if not store.set_status(normalize_email(email), "unsubscribed"):
+        raise SubscriberError(f"{email}: no such subscriber")
+
+
+def import_csv(store: Store, stream: TextIO, source_name: str) -> ImportReport:
+    """Columns email, name, topics (topics separated by ';'); a header row is optional.
+
+    Bad rows are reported with their line numbers and skipped; duplicates are merged; an
+    address that unsubscribed (or bounced) is never re-subscribed by an import.
+    """
+    report = ImportReport()
+    rows = []
+    reader = csv.reader(stream)
+    columns = {"email": 0, "name": 1, "topics": 2}
+    for record in reader:
+        line = reader.line_num
+        if not record or not any(cell.strip() for cell in record):
+            continue
+        lowered = [cell.strip().lower() for cell in record]
+        if line == 1 and "email" in lowered:
+            columns = {name: lowered.index(name) for name in ("email", "name", "topics") if name in lowered}
+            continue
+        try:
+            email = normalize_email(_cell(record, columns.get("email")))
+        except SubscriberError as exc:
+            report.problems.append(f"{source_name}:{line}: {exc}")
+            continue
+        topics = tuple(t.strip() for t in re.split(r"[;|]", _cell(record, columns.get("topics"))) if t.strip())
+        rows.append(
+            {
+                "email": email,
+                "name": _cell(record, columns.get("name")).strip(),
+                "status": "confirmed",
+                "topics": topics or None,
+                "source": "import",
+            }
+        )
+    for chunk in _batches(_merge(rows), 5000):
+        added, updated, unchanged = store.add_subscribers(chunk, resubscribe=False)
+        report.added += added
+        report.updated += updated
+        report.unchanged += unchanged
+    return report
+
+
+def export_csv(subscribers: Iterable[Subscriber]) -> Iterator[str]:
+    """CSV lines (header first) that `import_csv` reads back."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["email", "name", "topics", "status", "created_at"])
+    for sub in subscribers:
+        writer.writerow([sub.email, sub.name, ";".join(sub.topics), sub.status, sub.created_at.isoformat()])
+        if buffer.tell() > 65536:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _cell(record: list[str], index: int | None) -> str:
+    return record[index] if index is not None and index < len(record) else ""
+
+
+def _merge(rows: list[dict]) -> list[dict]:
+    """One row per address: later rows fill in names and topics."""
+    merged: dict[str, dict] = {}
+    for row in rows:
+        old = merged.get(row["email"])
+        if old is None:
+            merged[row["email"]] = dict(row)
+            continue
+        if row.get("name"):
+            old["name"] = row["name"]
+        if row.get("topics"):
+            old["topics"] = tuple(dict.fromkeys((*(old.get("topics") or ()), *row["topics"])))
+    return list(merged.values())
+
+
+def _batches(rows: list[dict], n: int) -> Iterator[list[dict]]:
+    for i in range(0, len(rows), n):
+        yield rows[i : i + n]
