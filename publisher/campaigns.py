@@ -19,11 +19,12 @@ from publisher import posts as posts_mod
 from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.models import Campaign, Post
-from publisher.outbox import Advance, SendSummary, drain
+from publisher.outbox import Advance, SendError, SendSummary, drain
 from publisher.publishing import load_site, open_cache
 from publisher.rendering import Renderer
 from publisher.store import Store
 from publisher.subscriptions import Tokens, secret_key
+from publisher.transport import ConnectionLost, check_reachable
 
 Progress = Callable[[Campaign, int], Advance]
 """progress(campaign, messages to send) -> advance(n), for the CLI's progress bar."""
@@ -143,7 +144,13 @@ def send_queued(
     signer = messages.signer_for(config)
     stop = stop or threading.Event()
     total = SendSummary()
-    for campaign in store.campaigns_to_send():
+    pending = store.campaigns_to_send()
+    if pending:
+        try:
+            check_reachable(config)
+        except ConnectionLost as exc:
+            raise SendError(f"SMTP server unreachable: {exc}; nothing was sent, all stays queued") from None
+    for campaign in pending:
         left = store.progress(campaign.id)
         todo = left["queued"] + left["sending"] + left["deferred"]
         advance = progress(campaign, todo) if progress else (lambda n: None)

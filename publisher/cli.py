@@ -140,3 +140,276 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
+
+
+# -- the newsletter ------------------------------------------------------------------------
+@cli.group()
+def subscribers() -> None:
+    """Manage the mailing list."""
+
+
+def _store(obj: Context):
+    from publisher.campaigns import open_store
+
+    return open_store(obj.config())
+
+
+def _report_import(report) -> None:
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    click.echo(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {len(report.problems)} rejected"
+    )
+    if report.problems:
+        sys.exit(1)
+
+
+@subscribers.command("add")
+@click.argument("emails", nargs=-1, required=True)
+@click.option("--name", default="", help="Display name (for every address given).")
+@click.option("--topic", "topics", multiple=True, help="Only posts with this tag or category (repeatable).")
+@click.pass_obj
+def subscribers_add(obj: Context, emails: tuple[str, ...], name: str, topics: tuple[str, ...]) -> None:
+    """Add confirmed subscribers (you vouch for them)."""
+    from publisher import subscriptions
+
+    _report_import(subscriptions.add(_store(obj), emails, name, topics))
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.pass_obj
+def subscribers_remove(obj: Context, email: str) -> None:
+    """Unsubscribe an address (kept, so no import can bring it back)."""
+    from publisher import subscriptions
+
+    subscriptions.remove(_store(obj), email)
+    click.echo(f"{email}: unsubscribed")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced", "complained"]))
+@click.pass_obj
+def subscribers_list(obj: Context, status: str | None) -> None:
+    """One line per subscriber: email, status, name, topics."""
+    for sub in _store(obj).iter_subscribers(status):
+        click.echo("\t".join([sub.email, sub.status, sub.name, ";".join(sub.topics)]))
+
+
+@subscribers.command("count")
+@click.pass_obj
+def subscribers_count(obj: Context) -> None:
+    """Subscribers per status."""
+    counts = _store(obj).count_subscribers()
+    click.echo(", ".join(f"{n} {status}" for status, n in counts.items()) + f"; {sum(counts.values())} in all")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.pass_obj
+def subscribers_import(obj: Context, file) -> None:
+    """Import a CSV (email, name, topics separated by ';'); bad rows are reported and skipped."""
+    from publisher import subscriptions
+
+    _report_import(subscriptions.import_csv(_store(obj), file, file.name))
+
+
+@subscribers.command("export")
+@click.pass_obj
+def subscribers_export(obj: Context) -> None:
+    """Every subscriber as CSV on standard output."""
+    from publisher import subscriptions
+
+    for chunk in subscriptions.export_csv(_store(obj).iter_subscribers()):
+        click.echo(chunk, nl=False)
+
+
+@cli.command()
+@click.argument("slug", required=False)
+@click.option("--digest", is_flag=True, help="Bundle all unsent posts into one email.")
+@click.option("--backfill", is_flag=True, help="Also mail posts published before the mailing list existed.")
+@click.option("--dry-run", is_flag=True, help="Render everything and report; send and record nothing.")
+@click.option("--to", "to", metavar="EMAIL", help="Send one test copy of SLUG to EMAIL; record nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Don't ask for confirmation (required without a terminal).")
+@click.option(
+    "--retry-wait",
+    type=float,
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for deferred messages whose retry comes due before exiting.",
+)
+@click.pass_obj
+def send(
+    obj: Context,
+    slug: str | None,
+    digest: bool,
+    backfill: bool,
+    dry_run: bool,
+    to: str | None,
+    yes: bool,
+    retry_wait: float,
+) -> None:
+    """Email every published post not mailed yet (or SLUG) to the confirmed subscribers."""
+    from publisher import campaigns, messages, subscriptions
+
+    config = obj.config()
+    messages.require_sending_config(config)
+    subscriptions.secret_key()  # a clear error before anything is sent
+    if to:
+        if not slug:
+            raise click.UsageError("--to needs a SLUG: publisher send SLUG --to you@example.com")
+        campaigns.send_test_copy(config, slug, to)
+        click.echo(f"test copy of {slug} sent to {to}; nothing recorded")
+        return
+    store = campaigns.open_store(config)
+    plan = campaigns.plan_send(config, store, slug, digest=digest, backfill=backfill)
+    _describe_plan(plan)
+    if plan.empty:
+        return
+    if dry_run:
+        _dry_run(config, store, plan)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("no terminal to confirm on: add --yes to send")
+        click.confirm("Send?", abort=True)
+    created = campaigns.create_campaigns(config, store, plan)
+    for campaign in created:
+        click.echo(f"campaign {campaign.id}: {campaign.subject}")
+    _run_send(config, store, retry_wait)
+
+
+def _describe_plan(plan) -> None:
+    for campaign in plan.resuming:
+        click.echo(f"resuming campaign {campaign.id}: {campaign.subject}")
+    if plan.posts:
+        what = "one digest of" if plan.digest else "one email each for"
+        click.echo(f"{what} {len(plan.posts)} post(s), to {plan.recipients} confirmed subscriber(s):")
+        for post in plan.posts:
+            click.echo(f"  {post.slug}: {post.title}")
+    if plan.skipped_old:
+        click.echo(
+            f"{plan.skipped_old} post(s) published before the mailing list existed are not mailed "
+            "(use --backfill to mail them)"
+        )
+    if plan.empty:
+        click.echo("nothing to send")
+
+
+def _dry_run(config: Config, store, plan) -> None:
+    from publisher import campaigns, messages, subscriptions
+    from publisher.rendering import Renderer
+
+    renderer = Renderer(config)
+    tokens = subscriptions.Tokens(subscriptions.secret_key())
+    groups = [plan.posts] if plan.digest else [[p] for p in plan.posts]
+    subs = [s for s in store.iter_subscribers("confirmed")]
+    for group in groups:
+        campaign = campaigns.render_campaign(config, renderer, group)
+        factory = messages.MessageFactory(campaign, config, tokens, messages.signer_for(config))
+        wanted = {t.casefold() for t in campaign.terms}
+        size = count = 0
+        for sub in subs:
+            mine = {t.casefold() for t in sub.topics}
+            if not mine or mine & wanted:
+                size += len(factory.build(sub.id, sub.email, sub.name).data)
+                count += 1
+        click.echo(f"would send {campaign.subject!r} to {count} subscriber(s), {size / 1e6:.1f} MB in all")
+
+
+def _run_send(config: Config, store, retry_wait: float) -> None:
+    import signal
+    import threading
+
+    from publisher import campaigns
+    from publisher.outbox import SendError
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    bars = []
+
+    def progress(campaign, total: int):
+        return _send_progress(campaign, total, bars)
+
+    try:
+        summary = campaigns.send_queued(config, store, stop=stop, progress=progress, retry_wait=retry_wait)
+    except KeyboardInterrupt:
+        stop.set()
+        click.echo("interrupted: what was not sent stays queued for the next `publisher send`", err=True)
+        sys.exit(130)
+    except SendError as exc:
+        raise PublisherError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for bar in bars:
+            bar.close()
+    click.echo(
+        f"{summary.sent} sent, {summary.deferred} deferred, {summary.failed} failed, {summary.skipped} skipped"
+        + (f", {summary.bounced} subscriber(s) marked bounced" if summary.bounced else "")
+        + f" in {summary.seconds:.1f}s"
+    )
+    for campaign in store.campaigns_to_send():
+        left = store.progress(campaign.id)
+        click.echo(
+            f"campaign {campaign.id} not finished: {left['deferred']} deferred, {left['queued']} queued; "
+            "run `publisher send` again later"
+        )
+
+
+def _send_progress(campaign, total: int, bars: list):
+    """tqdm (rate and ETA) on a terminal; a log line every 5 seconds otherwise."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"campaign {campaign.id}", unit="msg", file=sys.stderr)
+        bars.append(bar)
+        return bar.update
+    state = {"done": 0, "last": time.monotonic(), "start": time.monotonic()}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        now = time.monotonic()
+        if now - state["last"] >= 5 or state["done"] == total:
+            rate = state["done"] / max(now - state["start"], 1e-9)
+            click.echo(f"campaign {campaign.id}: {state['done']}/{total} ({rate:.0f} msg/s)", err=True)
+            state["last"] = now
+
+    return advance
+
+
+@cli.command()
+@click.argument("slug")
+@click.option(
+    "--out",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="preview",
+    show_default=True,
+    help="Folder to write the files into.",
+)
+@click.option("--to", "to", default="subscriber@example.com", show_default=True, help="Recipient shown in the copy.")
+@click.pass_obj
+def preview(obj: Context, slug: str, folder: Path, to: str) -> None:
+    """Write SLUG's email as .eml, .html and .txt, and print their paths."""
+    from publisher import campaigns
+
+    for path in campaigns.preview(obj.config(), slug, folder, to):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.pass_obj
+def status(obj: Context) -> None:
+    """Each campaign's progress."""
+    store = _store(obj)
+    rows = store.all_campaigns()
+    if not rows:
+        click.echo("no campaigns yet")
+    for campaign in rows:
+        p = store.progress(campaign.id)
+        total = sum(p.values())
+        click.echo(
+            f"{campaign.id:>4}  {campaign.status:<8} {p['sent']}/{total} sent, {p['deferred']} deferred, "
+            f"{p['failed']} failed, {p['skipped']} skipped  {campaign.created_at:%Y-%m-%d %H:%M}  {campaign.subject}"
+        )

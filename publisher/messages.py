@@ -92,12 +92,19 @@ def require_sending_config(config: Config) -> None:
 def _header(name: str, value: str) -> bytes:
     """One header, RFC 2047-encoded when not ASCII, folded; CR/LF can never get through."""
     value = clean_line(value)
-    try:
-        value.encode("ascii")
+    if value.isascii():
         encoded = value
-    except UnicodeEncodeError:
+    else:
         encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}\r\n".encode("ascii")
+
+
+def _phrase(text: str) -> str:
+    """A display phrase: quoted if ASCII, an RFC 2047 encoded word otherwise."""
+    text = clean_line(text)
+    if text.isascii():
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return Header(text, "utf-8").encode()
 
 
 def _address(name: str, address: str) -> str:
@@ -122,7 +129,7 @@ class MessageFactory:
         fixed += _header("Subject", campaign.subject)
         if news.reply_to:
             fixed += _header("Reply-To", news.reply_to)
-        fixed += _header("List-Id", f"{config.settings.title} <newsletter.{self.domain}>")
+        fixed += _header("List-Id", _phrase(config.settings.title) + f" <newsletter.{self.domain}>")
         fixed += b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         fixed += b"MIME-Version: 1.0\r\n"
         fixed += f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'.encode()

@@ -86,3 +86,105 @@ def post_text(
     for key, value in extra.items():
         lines.append(f"{key}: {toml_value(value)}")
     return "\n".join([*lines, "---", "", body, ""])
+
+
+# -- the newsletter: a real SMTP server on 127.0.0.1 --------------------------------------
+SECRET = "test-secret-0123456789abcdef"
+
+
+class SmtpRecorder:
+    """aiosmtpd handler that keeps every accepted message and injects faults on request."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.messages: list[tuple[str, str, bytes]] = []  # (mail from, rcpt to, data)
+        self.permanent: dict[str, str] = {}  # address -> 5xx reply at RCPT
+        self.temporary: dict[str, int] = {}  # address -> how many 451 replies before accepting
+        self.drop_every = 0  # drop the connection instead of answering every Nth DATA
+        self.delay = 0.0  # seconds per DATA (a slow relay)
+        self.data_count = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.permanent:
+            return self.permanent[address]
+        with self.lock:
+            if self.temporary.get(address, 0) > 0:
+                self.temporary[address] -= 1
+                return "451 4.7.1 greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        with self.lock:
+            self.data_count += 1
+            drop = self.drop_every and self.data_count % self.drop_every == 0
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if drop:
+            server.transport.close()
+            return "421 4.4.2 connection dropped"
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.messages.append((envelope.mail_from, rcpt, envelope.original_content))
+        return "250 OK queued"
+
+    def recipients(self) -> list[str]:
+        return [rcpt for _, rcpt, _ in self.messages]
+
+    def parsed(self) -> list:  # email.message.EmailMessage
+        import email
+        from email import policy
+
+        return [email.message_from_bytes(data, policy=policy.default) for _, _, data in self.messages]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real aiosmtpd server on 127.0.0.1; yields (recorder, port)."""
+    from aiosmtpd.controller import Controller
+
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        yield recorder, controller.port
+    finally:
+        controller.stop()
+
+
+NEWSLETTER = {
+    "from": "Test Blog 測試 <news@blog.example.com>",
+    "unsubscribe_url": "https://blog.example.com/unsubscribe/",
+    "unsubscribe_mailto": "unsubscribe@blog.example.com",
+}
+
+
+@pytest.fixture
+def newsletter_site(make_site, smtp_server, monkeypatch):
+    """make_site with [smtp] pointing at the test server and [newsletter] filled in."""
+    monkeypatch.setenv("PUBLISHER_SECRET_KEY", SECRET)
+    _, port = smtp_server
+
+    def make(files=None, data=(), smtp=None, newsletter=None, **settings):
+        smtp_table = {"host": "127.0.0.1", "port": port, "security": "none", "connections": 2, "timeout": 5}
+        return make_site(
+            files,
+            data=data,
+            smtp={**smtp_table, **(smtp or {})},
+            newsletter={**NEWSLETTER, **(newsletter or {})},
+            **settings,
+        )
+
+    return make

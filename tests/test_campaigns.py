@@ -1,0 +1,238 @@
+"""Sending a post to the list, end to end, against a real SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from publisher import campaigns, subscriptions
+from publisher.outbox import SendError
+from publisher.store import Store
+from tests.conftest import SECRET, post_text
+
+SAMPLES = ["posts/2026-01-05-groq-nvidia-prefill-decode.md", "posts/2026-01-06-all-in-year-end-review.md"]
+GROQ = "Groq 攜手 NVIDIA：Chamath 親解「Pre-fill 與 Decode」的架構之爭"
+REVIEW = "AI 硬體突圍與美國財政危機：All-In 年終關鍵回顧"
+
+
+def subscribe(store: Store, *emails: str, status: str = "confirmed", topics: tuple[str, ...] = ()) -> None:
+    rows = [
+        {"email": subscriptions.normalize_email(e), "name": "", "status": status, "topics": topics or None}
+        for e in emails
+    ]
+    store.add_subscribers(rows, resubscribe=True)
+
+
+def send(config, store, **kw):
+    plan = campaigns.plan_send(config, store, backfill=kw.pop("backfill", True), digest=kw.pop("digest", False))
+    campaigns.create_campaigns(config, store, plan)
+    kw.setdefault("retry_wait", 10.0)
+    kw.setdefault("retry_delay", 0.05)
+    return campaigns.send_queued(config, store, **kw)
+
+
+@pytest.fixture
+def site(newsletter_site):
+    config = newsletter_site(data=SAMPLES)
+    store = campaigns.open_store(config)
+    yield config, store
+    store.close()
+
+
+def test_each_confirmed_subscriber_gets_each_post_once(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "a@example.com", "b@example.com", "C@Example.com")
+    subscribe(store, "pending@example.com", status="pending")
+    subscribe(store, "gone@example.com", "bounced@example.com")
+    store.set_status("gone@example.com", "unsubscribed")
+    store.set_status("bounced@example.com", "bounced")
+    summary = send(config, store)
+    assert summary.sent == 6 and summary.failed == 0
+    got = Counter((msg["To"].addresses[0].addr_spec, msg["Subject"]) for msg in server.parsed())
+    expected = {(who, title) for who in ("a@example.com", "b@example.com", "c@example.com") for title in (GROQ, REVIEW)}
+    assert set(got) == expected
+    assert set(got.values()) == {1}
+    # A second send finds nothing new to mail.
+    assert send(config, store).sent == 0
+    assert len(server.messages) == 6
+
+
+def test_message_headers_and_parts(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "reader@example.com")
+    sub = store.subscriber("reader@example.com")
+    send(config, store)
+    msg = next(m for m in server.parsed() if m["Subject"] == GROQ)
+    assert msg["From"].addresses[0].display_name == "Test Blog 測試"
+    assert msg["From"].addresses[0].addr_spec == "news@blog.example.com"
+    assert msg["To"].addresses[0].addr_spec == "reader@example.com"
+    assert msg["Date"].datetime is not None
+    assert msg["Message-ID"].endswith("@blog.example.com>")
+    assert msg["List-Id"].endswith("<newsletter.blog.example.com>")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    https, mailto = (part.strip(" <>") for part in msg["List-Unsubscribe"].split(","))
+    assert mailto == "mailto:unsubscribe@blog.example.com?subject=unsubscribe"
+    assert https.startswith("https://blog.example.com/unsubscribe/")
+    token = https.rsplit("/", 1)[1]
+    assert subscriptions.Tokens(SECRET).unsubscribe_id(token) == sub.id
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert GROQ in text and https in text and "取消訂閱" in text
+    assert "LLM 的兩張面孔" in html and f'href="{https}"' in html
+    assert 'href="https://blog.example.com/posts/2026-01-05-groq-nvidia-prefill-decode/"' in html
+    assert "style=" in html and "<style>" not in html  # CSS inlined
+    assert "2026年1月5日" in text  # the date in the site's language and zone
+
+
+def test_each_copy_has_its_own_unsubscribe_link(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "one@example.com", "two@example.com")
+    send(config, store)
+    tokens = subscriptions.Tokens(SECRET)
+    for msg in server.parsed():
+        link = msg["List-Unsubscribe"].split(",")[0].strip(" <>")
+        owner = store.subscriber_by_id(tokens.unsubscribe_id(link.rsplit("/", 1)[1]))
+        assert owner.email == msg["To"].addresses[0].addr_spec
+        assert link in msg.get_body(("html",)).get_content()
+
+
+def test_topics_limit_what_a_subscriber_receives(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "llm@example.com", topics=("LLM",))  # only the Groq post has this tag
+    subscribe(store, "economy@example.com", topics=("美國經濟", "nothing"))
+    subscribe(store, "all@example.com")
+    send(config, store)
+    got = {(m["To"].addresses[0].addr_spec, m["Subject"]) for m in server.parsed()}
+    assert got == {("llm@example.com", GROQ), ("economy@example.com", REVIEW), ("all@example.com", GROQ),
+                   ("all@example.com", REVIEW)}  # fmt: skip
+
+
+def test_digest_bundles_posts_into_one_email(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "d@example.com")
+    send(config, store, digest=True)
+    (msg,) = server.parsed()
+    assert msg["Subject"] == f"Test Blog: {REVIEW} (+1)"
+    html = msg.get_body(("html",)).get_content()
+    assert GROQ in html and REVIEW in html
+    assert send(config, store).sent == 0  # both posts count as mailed
+
+
+def test_first_send_does_not_mail_the_archive(site, smtp_server) -> None:
+    config, store = site
+    subscribe(store, "new@example.com")
+    plan = campaigns.plan_send(config, store)
+    assert plan.posts == [] and plan.skipped_old == 2
+    # A post published after the list was created is mailed.
+    (config.content_dir / "posts/new.md").write_text(post_text(title="Fresh", date="2099-01-01"), encoding="utf-8")
+    plan = campaigns.plan_send(
+        config, store, now=__import__("datetime").datetime(2099, 1, 2, tzinfo=__import__("datetime").UTC)
+    )
+    assert [p.title for p in plan.posts] == ["Fresh"]
+
+
+def test_temporary_failures_are_retried(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "grey@example.com", "fine@example.com")
+    server.temporary["grey@example.com"] = 3  # greylisted three times, then accepted
+    summary = send(config, store)
+    assert Counter(server.recipients()) == {"grey@example.com": 2, "fine@example.com": 2}
+    assert summary.failed == 0
+    assert all(c.status == "done" for c in store.all_campaigns())
+
+
+def test_dropped_connections_are_retried(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    emails = [f"user{i}@example.com" for i in range(20)]
+    subscribe(store, *emails)
+    server.drop_every = 4
+    send(config, store)
+    assert Counter(server.recipients()) == dict.fromkeys(emails, 2)  # every copy exactly once
+
+
+def test_permanent_failure_bounces_the_address_and_is_never_retried(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "nobody@example.com", "ok@example.com")
+    server.permanent["nobody@example.com"] = "550 5.1.1 no such user"
+    summary = send(config, store)
+    assert summary.failed >= 1
+    assert Counter(server.recipients()) == {"ok@example.com": 2}
+    assert store.subscriber("nobody@example.com").status == "bounced"
+    assert all(c.status == "done" for c in store.all_campaigns())
+    del server.permanent["nobody@example.com"]
+    send(config, store)
+    assert "nobody@example.com" not in server.recipients()
+
+
+def test_too_many_temporary_failures_give_up(newsletter_site, smtp_server) -> None:
+    config = newsletter_site(data=SAMPLES[:1], newsletter={"max_attempts": 2})
+    store = campaigns.open_store(config)
+    server, _ = smtp_server
+    subscribe(store, "never@example.com")
+    server.temporary["never@example.com"] = 100
+    summary = send(config, store)
+    assert summary.failed == 1 and server.messages == []
+    assert store.subscriber("never@example.com").status == "confirmed"  # not a bounce
+
+
+def test_unreachable_server_keeps_everything_queued(newsletter_site, smtp_server) -> None:
+    from tests.conftest import free_port
+
+    config = newsletter_site(data=SAMPLES[:1], smtp={"port": free_port()})
+    store = campaigns.open_store(config)
+    subscribe(store, "wait@example.com")
+    with pytest.raises(SendError, match="unreachable"):
+        send(config, store, retry_wait=0)
+    (campaign,) = store.campaigns_to_send()
+    left = store.progress(campaign.id)
+    assert left["sent"] == 0 and left["deferred"] + left["queued"] == 1
+
+
+def test_stop_event_parks_the_rest(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, *[f"s{i}@example.com" for i in range(50)])
+    server.delay = 0.01
+    stop = threading.Event()
+    timer = threading.Timer(0.15, stop.set)
+    timer.start()
+    first = send(config, store, stop=stop)
+    timer.cancel()
+    assert first.stopped and first.sent < 100
+    rest = campaigns.send_queued(config, store, retry_wait=5, retry_delay=0.05)
+    assert Counter(server.recipients()) == {f"s{i}@example.com": 2 for i in range(50)}
+    assert first.sent + rest.sent == 100
+
+
+def test_unsubscribing_mid_campaign_stops_delivery(site, smtp_server) -> None:
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "leaving@example.com", "staying@example.com")
+    plan = campaigns.plan_send(config, store, backfill=True)
+    campaigns.create_campaigns(config, store, plan)
+    store.unsubscribe_id(store.subscriber("leaving@example.com").id)
+    campaigns.send_queued(config, store, retry_wait=0)
+    assert set(server.recipients()) == {"staying@example.com"}
+
+
+def test_missing_secret_is_a_clear_error_before_sending(site, smtp_server, monkeypatch) -> None:
+    from publisher.errors import ConfigError
+
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "x@example.com")
+    monkeypatch.delenv("PUBLISHER_SECRET_KEY")
+    with pytest.raises(ConfigError, match="PUBLISHER_SECRET_KEY is not set"):
+        send(config, store)
+    assert server.messages == []
