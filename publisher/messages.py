@@ -92,11 +92,9 @@ def require_sending_config(config: Config) -> None:
 def _header(name: str, value: str) -> bytes:
     """One header, RFC 2047-encoded when not ASCII, folded; CR/LF can never get through."""
     value = clean_line(value)
-    if value.isascii():
-        encoded = value
-    else:
-        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    return f"{name}: {encoded}\r\n".encode("ascii")
+    if not value.isascii():
+        value = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {value}\r\n".encode("ascii")
 
 
 def _phrase(text: str) -> str:
