@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean catalogs
 
 $(BIN)/publisher: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,9 @@ bench: $(BIN)/publisher
 
 clean:
 	rm -rf public .publisher-cache
+
+# Re-extract the translatable strings and recompile the gettext catalogs after editing templates or .po files.
+catalogs: $(BIN)/publisher
+	$(BIN)/pybabel extract -F babel.cfg --no-location --omit-header -o publisher/locale/messages.pot .
+	$(BIN)/pybabel update -i publisher/locale/messages.pot -d publisher/locale --no-fuzzy-matching
+	$(BIN)/pybabel compile -d publisher/locale

@@ -23,7 +23,18 @@ class Context:
         return load_config(self.config_path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Prints a PublisherError as one line for the operator (tracebacks are for bugs)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except PublisherError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -127,23 +138,11 @@ def check(obj: Context) -> None:
 
 
 def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except PublisherError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except SystemExit:
-        raise
+    cli()
 
 
 # -- the newsletter ------------------------------------------------------------------------
-@cli.group()
+@cli.group(cls=_Group)
 def subscribers() -> None:
     """Manage the mailing list."""
 

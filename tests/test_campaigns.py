@@ -110,8 +110,12 @@ def test_topics_limit_what_a_subscriber_receives(site, smtp_server) -> None:
     subscribe(store, "all@example.com")
     send(config, store)
     got = {(m["To"].addresses[0].addr_spec, m["Subject"]) for m in server.parsed()}
-    assert got == {("llm@example.com", GROQ), ("economy@example.com", REVIEW), ("all@example.com", GROQ),
-                   ("all@example.com", REVIEW)}  # fmt: skip
+    assert got == {
+        ("llm@example.com", GROQ),
+        ("economy@example.com", REVIEW),
+        ("all@example.com", GROQ),
+        ("all@example.com", REVIEW),
+    }
 
 
 def test_digest_bundles_posts_into_one_email(site, smtp_server) -> None:

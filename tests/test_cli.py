@@ -103,3 +103,96 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     for key, help_text in documented_keys():
         assert f"| `{key}` |" in readme, key
         assert help_text
+
+
+# -- the newsletter ------------------------------------------------------------------------
+SAMPLE = "posts/2026-01-05-groq-nvidia-prefill-decode.md"
+SLUG = "2026-01-05-groq-nvidia-prefill-decode"
+
+
+def newsletter(newsletter_site, *emails: str):
+    config = newsletter_site(data=[SAMPLE])
+    if emails:
+        assert run(config, "subscribers", "add", *emails).exit_code == 0
+    return config
+
+
+def test_send_without_a_terminal_needs_yes(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter(newsletter_site, "a@example.com")
+    result = run(config, "send", "--backfill")
+    assert result.exit_code == 2 and "--yes" in result.output
+    assert server.messages == []
+
+
+def test_send_reports_plan_and_summary(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter(newsletter_site, "a@example.com", "b@example.com")
+    result = run(config, "send", "--backfill", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "one email each for 1 post(s), to 2 confirmed subscriber(s)" in result.output
+    assert "2 sent, 0 deferred, 0 failed" in result.output
+    assert len(server.messages) == 2
+    status = run(config, "status")
+    assert "done" in status.output and "2/2 sent" in status.output
+    again = run(config, "send", SLUG, "--yes")
+    assert again.exit_code == 1 and "already mailed" in again.output
+
+
+def test_first_send_explains_skipped_archive(newsletter_site, smtp_server) -> None:
+    config = newsletter(newsletter_site, "a@example.com")
+    result = run(config, "send", "--yes")
+    assert result.exit_code == 0
+    assert "1 post(s) published before the mailing list existed are not mailed (use --backfill" in result.output
+    assert "nothing to send" in result.output
+
+
+def test_dry_run_sends_and_records_nothing(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter(newsletter_site, "a@example.com", "b@example.com")
+    result = run(config, "send", "--backfill", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would send 'Groq" in result.output and "to 2 subscriber(s)" in result.output
+    assert server.messages == []
+    assert "no campaigns yet" in run(config, "status").output
+
+
+def test_test_copy_goes_to_one_address_and_marks_nothing(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter(newsletter_site, "a@example.com")
+    result = run(config, "send", SLUG, "--to", "me@example.com")
+    assert result.exit_code == 0, result.output
+    assert server.recipients() == ["me@example.com"]
+    assert "no campaigns yet" in run(config, "status").output
+    assert run(config, "send", "--backfill", "--yes").exit_code == 0
+    assert sorted(server.recipients()) == ["a@example.com", "me@example.com"]
+
+
+def test_preview_writes_eml_html_and_txt(newsletter_site, smtp_server, tmp_path) -> None:
+    config = newsletter(newsletter_site)
+    out = tmp_path / "preview"
+    result = run(config, "preview", SLUG, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    paths = result.output.split()
+    assert [p.rsplit(".", 1)[1] for p in paths] == ["eml", "html", "txt"]
+    assert "Groq" in (out / f"{SLUG}.html").read_text(encoding="utf-8")
+    assert "取消訂閱" in (out / f"{SLUG}.txt").read_text(encoding="utf-8")
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (out / f"{SLUG}.eml").read_bytes()
+
+
+def test_missing_secret_stops_send_before_anything(newsletter_site, smtp_server, monkeypatch) -> None:
+    server, _ = smtp_server
+    config = newsletter(newsletter_site, "a@example.com")
+    monkeypatch.delenv("PUBLISHER_SECRET_KEY")
+    result = run(config, "send", "--backfill", "--yes")
+    assert result.exit_code == 2 and "PUBLISHER_SECRET_KEY is not set" in result.output
+    assert server.messages == []
+
+
+def test_secrets_never_appear_in_output(newsletter_site, smtp_server, monkeypatch) -> None:
+    config = newsletter_site(data=[SAMPLE], smtp={"username": "mailer"})
+    monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "hunter2-very-secret")
+    assert run(config, "subscribers", "add", "a@example.com").exit_code == 0
+    result = run(config, "send", "--backfill", "--yes")  # the test server offers no AUTH
+    assert result.exit_code != 0
+    assert "hunter2" not in result.output and "test-secret" not in result.output

@@ -110,3 +110,30 @@ def test_broken_template_names_file_and_line(make_site, tmp_path, template: str,
     (post,) = load_site(config, now=NOW).posts
     with pytest.raises(TemplateError, match=message.replace("(", r"\(")):
         Renderer(config).render_post(post, "Body.")
+
+
+def test_compiled_catalogs_match_their_po_files() -> None:
+    """`make catalogs` was run after the last .po edit: every translation is in the .mo."""
+    import gettext
+
+    from babel.messages.pofile import read_po
+
+    from publisher.rendering import LOCALE_DIR
+
+    for po in LOCALE_DIR.glob("*/LC_MESSAGES/messages.po"):
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        with po.with_suffix(".mo").open("rb") as f:
+            compiled = gettext.GNUTranslations(f)
+        for message in catalog:
+            if message.id and message.string:
+                assert compiled.gettext(message.id) == message.string, (po, message.id)
+
+
+def test_feed_items_speak_the_site_language(make_site) -> None:
+    config = make_site({"posts/a.md": post_text(source_url="https://example.org/ep1", source_name="Ep 1")})
+    (post,) = load_site(config, now=NOW).posts
+    assert "來源: <a" in Renderer(config).render_post(post, "Body.").html
+    english = make_site({"posts/a.md": post_text(source_url="https://example.org/ep1")}, language="en")
+    (post,) = load_site(english, now=NOW).posts
+    assert "Source: <a" in Renderer(english).render_post(post, "Body.").html
