@@ -50,13 +50,13 @@ def tls_files(tmp_path, monkeypatch):
     return cert_file, key_file
 
 
-def _server_context(tls_files) -> ssl.SSLContext:  # noqa: ANN001
+def _server_context(tls_files) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_files)
     return context
 
 
-def _authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)
 
