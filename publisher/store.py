@@ -455,29 +455,38 @@ class Store:
         if not results:
             return
         t = now()
+        rows = [
+            {
+                "oid": r.outbox_id,
+                "new_status": r.status,
+                "reply": r.reply[:500],
+                "sent": (r.at or t) if r.status == "sent" else None,
+                "retry": r.retry_at,
+            }
+            for r in results
+        ]
+        bounced = [{"sid": r.subscriber_id} for r in results if r.status == "failed" and r.permanent]
+        update = (
+            outbox.update()
+            .where(outbox.c.id == sa.bindparam("oid"), outbox.c.status == "sending", outbox.c.lease_owner == self.owner)
+            .values(
+                status=sa.bindparam("new_status"),
+                last_reply=sa.bindparam("reply"),
+                lease_owner=None,
+                lease_until=None,
+                sent_at=sa.bindparam("sent"),
+                next_attempt_at=sa.bindparam("retry"),
+            )
+        )
         with self.tx() as conn:
-            for r in results:
-                values: dict[str, Any] = {
-                    "status": r.status,
-                    "last_reply": r.reply[:500],
-                    "lease_owner": None,
-                    "lease_until": None,
-                }
-                if r.status == "sent":
-                    values["sent_at"] = r.at or t
-                if r.status == "deferred":
-                    values["next_attempt_at"] = r.retry_at
+            conn.execute(update, rows)
+            if bounced:
                 conn.execute(
-                    outbox.update()
-                    .where(outbox.c.id == r.outbox_id, outbox.c.status == "sending", outbox.c.lease_owner == self.owner)
-                    .values(**values)
+                    subscribers.update()
+                    .where(subscribers.c.id == sa.bindparam("sid"))
+                    .values(bounces=subscribers.c.bounces + 1, updated_at=t),
+                    bounced,
                 )
-                if r.status == "failed" and r.permanent:
-                    conn.execute(
-                        subscribers.update()
-                        .where(subscribers.c.id == r.subscriber_id)
-                        .values(bounces=subscribers.c.bounces + 1, updated_at=t)
-                    )
 
     def mark_bounced(self, limit: int) -> int:
         """Subscribers with `limit` or more permanent failures become bounced."""
