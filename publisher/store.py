@@ -206,7 +206,7 @@ class Store:
                     changes["topics"] = "\n".join(row["topics"])
                 blocked = old.status in ("unsubscribed", "bounced", "complained")
                 if row["status"] == "confirmed" and old.status != "confirmed" and (not blocked or resubscribe):
-                    changes.update(status="confirmed", confirmed_at=stamp, bounces=0)
+                    changes.update(status="confirmed", confirmed_at=stamp, bounces=0, unsubscribed_at=None)
                 if changes:
                     changes["updated_at"] = stamp
                     conn.execute(subscribers.update().where(subscribers.c.id == old.id).values(**changes))
@@ -405,45 +405,60 @@ class Store:
         expired or whose owner process on this host is gone (a crash). On PostgreSQL the
         rows are picked FOR UPDATE SKIP LOCKED, so concurrent senders never share a row.
         """
-        t = now()
-        with self.tx() as conn:
-            reclaim = [o for o in self._owners(conn, cid) if _dead_here(o)]
-            due = sa.or_(
-                outbox.c.status == "queued",
-                sa.and_(outbox.c.status == "deferred", outbox.c.next_attempt_at <= t),
-                sa.and_(
-                    outbox.c.status == "sending", sa.or_(outbox.c.lease_until < t, outbox.c.lease_owner.in_(reclaim))
-                ),
-            )
-            pick = (
-                sa.select(outbox.c.id)
-                .where(outbox.c.campaign_id == cid, due)
-                .order_by(outbox.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list(conn.execute(pick).scalars())
-            if not ids:
-                return []
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.id.in_(ids))
-                .values(status="sending", lease_owner=self.owner, lease_until=t + lease, attempts=outbox.c.attempts + 1)
-            )
-            rows = conn.execute(
-                sa.select(
-                    outbox.c.id,
-                    outbox.c.subscriber_id,
-                    outbox.c.attempts,
-                    subscribers.c.email,
-                    subscribers.c.name,
-                    subscribers.c.status,
+        while True:
+            t = now()
+            with self.tx() as conn:
+                reclaim = [o for o in self._owners(conn, cid) if _dead_here(o)]
+                due = sa.or_(
+                    outbox.c.status == "queued",
+                    sa.and_(outbox.c.status == "deferred", outbox.c.next_attempt_at <= t),
+                    sa.and_(
+                        outbox.c.status == "sending",
+                        sa.or_(outbox.c.lease_until < t, outbox.c.lease_owner.in_(reclaim)),
+                    ),
                 )
-                .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
-                .where(outbox.c.id.in_(ids))
-                .order_by(outbox.c.id)
-            )
-            return [OutboxItem(r.id, cid, r.subscriber_id, r.email, r.name, r.attempts, r.status) for r in rows]
+                pick = (
+                    sa.select(outbox.c.id)
+                    .where(outbox.c.campaign_id == cid, due)
+                    .order_by(outbox.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+                ids = list(conn.execute(pick).scalars())
+                if not ids:
+                    return []
+                # SQLite has no FOR UPDATE (and pysqlite runs the SELECT outside the write
+                # transaction): another sender may have leased these rows since. The UPDATE
+                # re-checks `due` under the write lock; only the rows it changed are ours.
+                leased = list(
+                    conn.execute(
+                        outbox.update()
+                        .where(outbox.c.id.in_(ids), due)
+                        .values(
+                            status="sending",
+                            lease_owner=self.owner,
+                            lease_until=t + lease,
+                            attempts=outbox.c.attempts + 1,
+                        )
+                        .returning(outbox.c.id)
+                    ).scalars()
+                )
+                if not leased:
+                    continue  # all taken by another sender meanwhile: pick again
+                rows = conn.execute(
+                    sa.select(
+                        outbox.c.id,
+                        outbox.c.subscriber_id,
+                        outbox.c.attempts,
+                        subscribers.c.email,
+                        subscribers.c.name,
+                        subscribers.c.status,
+                    )
+                    .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+                    .where(outbox.c.id.in_(leased))
+                    .order_by(outbox.c.id)
+                )
+                return [OutboxItem(r.id, cid, r.subscriber_id, r.email, r.name, r.attempts, r.status) for r in rows]
 
     def _owners(self, conn: Connection, cid: int) -> list[str]:
         q = sa.select(outbox.c.lease_owner).where(outbox.c.campaign_id == cid, outbox.c.status == "sending").distinct()

@@ -16,12 +16,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from publisher.errors import ConfigError, PublisherError
 from publisher.models import Subscriber
-from publisher.store import Store
+from publisher.store import STATUSES, Store
 
 SECRET_ENV = "PUBLISHER_SECRET_KEY"
 MIN_SECRET_LENGTH = 16
@@ -46,9 +47,13 @@ def normalize_email(address: str) -> str:
 def smtp_address(address: str) -> str:
     """The form to put in RCPT TO: internationalized domains in their ASCII (IDNA) form."""
     local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
+        # IDNA 2008 with UTS 46, as email-validator checks it: Python's "idna" codec is IDNA 2003,
+        # which maps ß to ss and ς to σ, i.e. a different domain (faß.de would be mailed at fass.de).
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except UnicodeError:  # idna.IDNAError included
         return address
 
 
@@ -81,7 +86,7 @@ class Tokens:
             value = self._unsubscribe.loads(token)
         except BadSignature:
             return None
-        return value if isinstance(value, int) else None
+        return value if type(value) is int else None  # not bool, not anything else
 
     def confirm(self, subscriber_id: int) -> str:
         return self._confirm.dumps(subscriber_id)
@@ -91,7 +96,7 @@ class Tokens:
             value = self._confirm.loads(token, max_age=max_age)
         except (BadSignature, SignatureExpired):
             return None
-        return value if isinstance(value, int) else None
+        return value if type(value) is int else None  # not bool, not anything else
 
 
 # -- operator actions ----------------------------------------------------------------------
@@ -130,7 +135,8 @@ def remove(store: Store, email: str) -> None:
 
 
 def import_csv(store: Store, stream: TextIO, source_name: str) -> ImportReport:
-    """Columns email, name, topics (topics separated by ';'); a header row is optional.
+    """Columns email, name, topics (topics separated by ';'); a header row is optional, and
+    with one a status column (as `export` writes) is honoured.
 
     Bad rows are reported with their line numbers and skipped; duplicates are merged; an
     address that unsubscribed (or bounced) is never re-subscribed by an import.
@@ -145,19 +151,25 @@ def import_csv(store: Store, stream: TextIO, source_name: str) -> ImportReport:
             continue
         lowered = [cell.strip().lower() for cell in record]
         if line == 1 and "email" in lowered:
-            columns = {name: lowered.index(name) for name in ("email", "name", "topics") if name in lowered}
+            columns = {name: lowered.index(name) for name in ("email", "name", "topics", "status") if name in lowered}
             continue
         try:
             email = normalize_email(_cell(record, columns.get("email")))
         except SubscriberError as exc:
             report.problems.append(f"{source_name}:{line}: {exc}")
             continue
+        # A status column (as `export` writes) is kept: restoring an export into a new database
+        # must not turn unsubscribed, bounced or pending addresses into confirmed ones.
+        status = _cell(record, columns.get("status")).strip().lower() or "confirmed"
+        if status not in STATUSES:
+            report.problems.append(f"{source_name}:{line}: unknown status {status!r} (one of {', '.join(STATUSES)})")
+            continue
         topics = tuple(t.strip() for t in re.split(r"[;|]", _cell(record, columns.get("topics"))) if t.strip())
         rows.append(
             {
                 "email": email,
                 "name": _cell(record, columns.get("name")).strip(),
-                "status": "confirmed",
+                "status": status,
                 "topics": topics or None,
                 "source": "import",
             }
