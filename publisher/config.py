@@ -63,8 +63,29 @@ class NewsletterSettings:
     full_content: bool = _help("Email the whole post (true) or its summary with a read-more link (false).", True)
     dkim_selector: str = _help("DKIM selector; with dkim_key_file, every message is signed.", "")
     dkim_key_file: str = _help("PEM private key for DKIM, kept outside the repository.", "")
+    auto_send: bool = _help("`publisher run` sends new campaigns itself (else they wait for `publisher send`).", False)
+    confirm_hours: int = _help("Hours a subscription's confirmation link stays valid.", 72)
     max_attempts: int = _help("Tries per message on temporary (4xx) failures before giving up.", 8)
     bounce_limit: int = _help("Permanent (5xx) failures after which a subscriber is marked bounced.", 1)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    rescan_minutes: float = _help("`publisher run` rescans content_dir this often even without file events.", 5.0)
+    debounce_seconds: float = _help("Wait until a changed file has been still this long before reading it.", 1.0)
+    retry_minutes: float = _help("How often `publisher run` retries deferred deliveries (with auto_send).", 5.0)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = _help("Address `publisher serve` listens on (behind a proxy: 127.0.0.1).", "127.0.0.1")
+    port: int = _help("Port `publisher serve` listens on.", 8080)
+    public_url: str = _help(
+        "Public base URL of these endpoints (for confirmation links), e.g. https://example.com/newsletter/.", ""
+    )
+    serve_feeds: bool = _help("Also serve output_dir (feeds) with ETag/Last-Modified and 304s.", True)
+    subscribe_rate: str = _help('Subscriptions accepted per client address, e.g. "5/h".', "10/h")
+    trusted_proxies: str = _help("Comma-separated proxy addresses whose X-Forwarded-For is believed.", "127.0.0.1")
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,11 @@ class Settings:
     smtp: SmtpSettings = _help("[smtp] table.", default_factory=SmtpSettings)
     newsletter: NewsletterSettings = _help("[newsletter] table.", default_factory=NewsletterSettings)
     database: DatabaseSettings = _help("[database] table.", default_factory=DatabaseSettings)
+    daemon: DaemonSettings = _help("[daemon] table.", default_factory=DaemonSettings)
+    server: ServerSettings = _help("[server] table.", default_factory=ServerSettings)
+    websub_hubs: list[str] = _help(
+        "WebSub hub URLs to ping when a feed changes (declared in every feed).", default_factory=list
+    )
 
 
 @dataclass(frozen=True)
@@ -203,6 +229,18 @@ def resolve(settings: Settings, path: Path) -> Config:
         raise err("newsletter.bounce_limit", "must be at least 1")
     if bool(news.dkim_selector) != bool(news.dkim_key_file):
         raise err("newsletter.dkim_key_file", "set both dkim_selector and dkim_key_file, or neither")
+    for hub in settings.websub_hubs:
+        if urlsplit(hub).scheme not in ("http", "https"):
+            raise err("websub_hubs", f"{hub!r} is not an http(s) URL")
+    server = settings.server
+    if server.public_url and urlsplit(server.public_url).scheme not in ("http", "https"):
+        raise err("server.public_url", "must be an absolute http(s) URL")
+    try:
+        rate_limit(server.subscribe_rate)
+    except ValueError:
+        raise err("server.subscribe_rate", f'{server.subscribe_rate!r} is not like "5/m" or "10/h"') from None
+    if settings.daemon.rescan_minutes <= 0 or settings.daemon.retry_minutes <= 0:
+        raise err("daemon", "intervals must be positive")
     dkim_key = (root / news.dkim_key_file) if news.dkim_key_file else None
     database_url = settings.database.url or f"sqlite:///{root / 'publisher.sqlite3'}"
     return Config(

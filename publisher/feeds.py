@@ -32,7 +32,7 @@ def render_feeds(
     paths = dict(zip(("rss", "atom", "json"), urls.feed_paths(spec.key), strict=True))
     self_urls = {fmt: urls.absolute(config.base_url, p) for fmt, p in paths.items()}
     updated = max((i.post.lastmod for i in items), default=EPOCH)
-    hubs = list(hubs)
+    hubs = list(hubs or config.settings.websub_hubs)
     out = {}
     for fmt in ("rss", "atom"):
         fg = _feed(spec, items, config, self_urls[fmt], fmt, updated, hubs)

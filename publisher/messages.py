@@ -175,3 +175,30 @@ def _part(content_type: str, body: str) -> bytes:
     return (
         f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode() + encoded
     )
+
+
+def single_message(config: Config, to: str, subject: str, html: str, text: str) -> Envelope:
+    """A one-off transactional email (confirmation links): built with EmailMessage, since
+    speed doesn't matter here; same From, Message-ID domain and DKIM as the newsletter."""
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    news = config.settings.newsletter
+    name, address = parseaddr(news.sender)
+    domain = sender_domain(config)
+    msg = EmailMessage()
+    msg["From"] = _address(name, address)
+    msg["To"] = smtp_address(to)
+    msg["Subject"] = clean_line(subject)
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = make_msgid(domain=domain)
+    if news.reply_to:
+        msg["Reply-To"] = news.reply_to
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    signer = signer_for(config)
+    if signer is not None:
+        data = signer.sign(data)
+    recipient = smtp_address(to)
+    return Envelope(smtp_address(address), recipient, data, utf8=not recipient.isascii())

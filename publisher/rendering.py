@@ -131,6 +131,15 @@ class Renderer:
         text = self.render("email.txt", **context).strip() + "\n"
         return html, text
 
+    def confirmation(self, confirm_url: str, hours: int) -> tuple[str, str, str]:
+        """Subject, HTML and text of the double opt-in email."""
+        import css_inline
+
+        context = {"site": self.site(), "confirm_url": confirm_url, "hours": hours}
+        subject = self.render("confirm_subject.txt", **context).strip()
+        html = css_inline.inline(self.render("confirm_email.html", **context))
+        return subject, html, self.render("confirm_email.txt", **context).strip() + "\n"
+
     def site(self) -> dict[str, Any]:
         s = self.config.settings
         return {

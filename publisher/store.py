@@ -230,6 +230,15 @@ class Store:
                 self._skip_pending(conn, subscribers.c.email == email)
         return result.rowcount > 0
 
+    def set_pending(self, subscriber_id: int, name: str, topics: Sequence[str]) -> None:
+        """A departed subscriber asks to come back: pending until they confirm again."""
+        with self.tx() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.id == subscriber_id, subscribers.c.status != "confirmed")
+                .values(status="pending", name=name, topics="\n".join(topics), updated_at=now())
+            )
+
     def unsubscribe_id(self, subscriber_id: int) -> bool:
         """Idempotent: true when the subscriber exists (whatever its status was)."""
         stamp = now()

@@ -218,3 +218,56 @@ def _merge(rows: list[dict]) -> list[dict]:
 def _batches(rows: list[dict], n: int) -> Iterator[list[dict]]:
     for i in range(0, len(rows), n):
         yield rows[i : i + n]
+
+
+# -- the web flows (double opt-in), framework-free -----------------------------------------
+@dataclass(frozen=True)
+class Subscription:
+    """The outcome of a web subscription, for the caller only: the response never tells
+    the visitor whether the address was already known."""
+
+    subscriber_id: int | None
+    send_confirmation: bool
+
+
+def subscribe(store: Store, email: str, name: str = "", topics: Iterable[str] = ()) -> Subscription:
+    """A visitor asks to subscribe: a new (or departed) address becomes pending and gets a
+    confirmation link; a confirmed one changes nothing; a complaint is respected forever."""
+    from publisher.posts import clean_line
+
+    address = normalize_email(email)
+    name = clean_line(name)[:200]
+    topics = tuple(dict.fromkeys(clean_line(t)[:100] for t in topics if clean_line(t)))[:50]
+    existing = store.subscriber(address)
+    if existing is None:
+        store.add_subscribers(
+            [{"email": address, "name": name, "status": "pending", "topics": topics or None, "source": "web"}],
+            resubscribe=False,
+        )
+        existing = store.subscriber(address)
+        assert existing is not None
+        return Subscription(existing.id, True)
+    if existing.status in ("confirmed", "complained"):
+        return Subscription(existing.id, False)
+    store.set_pending(existing.id, name or existing.name, topics or existing.topics)
+    return Subscription(existing.id, True)
+
+
+def confirm(store: Store, tokens: Tokens, token: str, max_age_hours: int) -> Subscriber | None:
+    """Follow a confirmation link: pending -> confirmed, once. None for a bad or expired link."""
+    subscriber_id = tokens.confirm_id(token, max_age=max_age_hours * 3600)
+    if subscriber_id is None:
+        return None
+    subscriber = store.subscriber_by_id(subscriber_id)
+    if subscriber is None or subscriber.status == "complained":
+        return None
+    if subscriber.status != "confirmed":
+        store.set_status(subscriber.email, "confirmed")
+        subscriber = store.subscriber_by_id(subscriber_id)
+    return subscriber
+
+
+def unsubscribe(store: Store, tokens: Tokens, token: str) -> bool:
+    """One-click unsubscribe: immediate and idempotent; False for a token that isn't ours."""
+    subscriber_id = tokens.unsubscribe_id(token)
+    return subscriber_id is not None and store.unsubscribe_id(subscriber_id)

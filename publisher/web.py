@@ -1,0 +1,309 @@
+"""The HTTP endpoints: subscribe (double opt-in), confirm, unsubscribe (RFC 8058 one-click),
+the feeds with conditional GET, and /healthz. The only importer of Starlette and uvicorn.
+
+Thin: each handler validates input, calls `subscriptions`, and maps the outcome to a page and
+a status code. Abuse limits live here: per-address rate limit on POST /subscribe, CSRF
+tokens on the form, a cap on request bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from publisher import subscriptions
+from publisher.config import Config, rate_limit
+from publisher.store import Store
+
+log = logging.getLogger("publisher.web")
+
+MAX_BODY = 16 * 1024  # bytes: a subscription form is a few hundred
+CSRF_COOKIE = "publisher_csrf"
+CSRF_MAX_AGE = 4 * 3600
+FEED_TYPES = {
+    "index.xml": "application/rss+xml; charset=utf-8",
+    "atom.xml": "application/atom+xml; charset=utf-8",
+    "feed.json": "application/feed+json; charset=utf-8",
+}
+
+
+class BodyLimit:
+    """413 for bodies over MAX_BODY, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class PerClientLimit:
+    """A token bucket per client address (in memory: one process serves the endpoints)."""
+
+    def __init__(self, per_second: float, burst: float):
+        self.rate, self.burst = per_second, burst
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if len(self.buckets) > 10000:  # forget idle clients
+                self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < 3600}
+            tokens, updated = self.buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - updated) * self.rate)
+            allowed = tokens >= 1
+            self.buckets[client] = (tokens - 1 if allowed else tokens, now)
+        return allowed
+
+
+class FeedFiles(StaticFiles):
+    """output_dir with feed media types; ETag, Last-Modified and 304 come from StaticFiles."""
+
+    def file_response(self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        media = FEED_TYPES.get(str(full_path).rsplit("/", 1)[-1])
+        if media:
+            response.headers["content-type"] = media
+        response.headers.setdefault("cache-control", "public, max-age=300")
+        return response
+
+
+def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any], None] | None = None) -> Starlette:
+    """The ASGI app. `mailer(envelope)` sends confirmation emails (default: SMTP per config)."""
+    from publisher import messages
+    from publisher.campaigns import open_store
+    from publisher.rendering import Renderer
+
+    messages.require_sending_config(config)
+    secret = subscriptions.secret_key()
+    tokens = subscriptions.Tokens(secret)
+    csrf = URLSafeTimedSerializer(secret, salt="publisher.csrf")
+    store = store or open_store(config)
+    renderer = Renderer(config)
+    server = config.settings.server
+    per_second = rate_limit(server.subscribe_rate) or 1.0
+    limiter = PerClientLimit(per_second, burst=float(server.subscribe_rate.split("/")[0]))  # "10/h": 10 at once
+    topics = _topics(config)
+    send_mail = mailer or _smtp_mailer(config)
+
+    def page(title: str, message: str, status: int = 200) -> HTMLResponse:
+        html = renderer.render("web/message.html", site=renderer.site(), title=title, message=message)
+        return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+
+    def gettext(text: str, **kw: Any) -> str:
+        return renderer.env.globals["gettext"](text, **kw)
+
+    def form(request: Request, status: int = 200, error: str = "", values: dict | None = None) -> HTMLResponse:
+        nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
+        html = renderer.render(
+            "web/subscribe.html",
+            site=renderer.site(),
+            title=gettext("Subscribe to %(site)s", site=config.settings.title),
+            csrf=csrf.dumps(nonce),
+            topics=topics,
+            error=error,
+            values=values or {"email": "", "name": "", "topics": ()},
+        )
+        response = HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+        response.set_cookie(
+            CSRF_COOKIE,
+            nonce,
+            max_age=CSRF_MAX_AGE,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def subscribe_form(request: Request) -> Response:
+        return form(request)
+
+    async def subscribe(request: Request) -> Response:
+        data = await request.form()
+        values = {
+            "email": str(data.get("email", ""))[:320],
+            "name": str(data.get("name", ""))[:200],
+            "topics": tuple(str(t) for t in data.getlist("topics") if str(t) in topics),
+        }
+        try:
+            nonce = csrf.loads(str(data.get("csrf", "")), max_age=CSRF_MAX_AGE)
+        except BadSignature:
+            nonce = None
+        if not nonce or nonce != request.cookies.get(CSRF_COOKIE):
+            return form(request, 403, gettext("The form expired. Please submit it again."), values)
+        client = request.client.host if request.client else "unknown"
+        if not limiter.allow(client):
+            return page(gettext("Too many requests"), gettext("Please try again later."), 429)
+        try:
+            outcome = subscriptions.subscribe(store, values["email"], values["name"], values["topics"])
+        except subscriptions.SubscriberError:
+            return form(request, 400, gettext("Please enter a valid email address."), values)
+        task = None
+        if outcome.send_confirmation and outcome.subscriber_id is not None:
+            link = server.public_url + "confirm/" + tokens.confirm(outcome.subscriber_id)
+            subject, html, text = renderer.confirmation(link, config.settings.newsletter.confirm_hours)
+            envelope = messages.single_message(
+                config, subscriptions.normalize_email(values["email"]), subject, html, text
+            )
+            task = BackgroundTask(_deliver, send_mail, envelope)
+        # The same answer whether or not the address was known: nothing to learn here.
+        response = page(
+            gettext("Check your inbox"),
+            gettext(
+                "If the address can receive mail, a confirmation link is on its way. Follow it to start "
+                "receiving %(site)s.",
+                site=config.settings.title,
+            ),
+        )
+        response.background = task
+        return response
+
+    async def confirm(request: Request) -> Response:
+        subscriber = subscriptions.confirm(
+            store, tokens, request.path_params["token"], config.settings.newsletter.confirm_hours
+        )
+        if subscriber is None:
+            return page(gettext("Link not valid"), gettext("This link is invalid or has expired."), 400)
+        return page(
+            gettext("Subscription confirmed"),
+            gettext("You will receive %(site)s by email.", site=config.settings.title),
+        )
+
+    async def unsubscribe_page(request: Request) -> Response:
+        if tokens.unsubscribe_id(request.path_params["token"]) is None:
+            return page(gettext("Link not valid"), gettext("This link is invalid or has expired."), 400)
+        html = renderer.render(
+            "web/unsubscribe.html",
+            site=renderer.site(),
+            title=gettext("Unsubscribe from %(site)s?", site=config.settings.title),
+            action=request.path_params["token"],
+        )
+        return HTMLResponse(html, headers={"cache-control": "no-store"})
+
+    async def unsubscribe(request: Request) -> Response:
+        # RFC 8058 one-click: body List-Unsubscribe=One-Click, no cookies, no redirect.
+        await request.body()
+        if not subscriptions.unsubscribe(store, tokens, request.path_params["token"]):
+            return page(gettext("Link not valid"), gettext("This link is invalid or has expired."), 400)
+        return page(
+            gettext("You are unsubscribed"),
+            gettext("You will not receive any more email from %(site)s.", site=config.settings.title),
+        )
+
+    async def healthz(request: Request) -> Response:
+        try:
+            store.count_subscribers()
+        except Exception as exc:
+            log.error("healthz database check failed: %s", exc)
+            return PlainTextResponse("database unavailable", status_code=503)
+        return PlainTextResponse("ok")
+
+    routes = [
+        Route("/subscribe", subscribe_form, methods=["GET"]),
+        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/confirm/{token}", confirm, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if server.serve_feeds:
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        routes.append(Mount("/", app=FeedFiles(directory=str(config.output_dir), html=False)))
+    app = Starlette(routes=routes)
+    app.add_middleware(BodyLimit)
+    app.state.store = store
+    return app
+
+
+def _deliver(send_mail: Callable[[Any], None], envelope: Any) -> None:
+    try:
+        send_mail(envelope)
+    except Exception as exc:
+        log.error("confirmation email to %s failed: %s", envelope.recipient, exc)
+
+
+def _smtp_mailer(config: Config) -> Callable[[Any], None]:
+    from publisher.transport import SmtpConnection
+
+    def send(envelope: Any) -> None:
+        conn = SmtpConnection(config.settings.smtp)
+        try:
+            reply = conn.send(envelope)
+        finally:
+            conn.close()
+        if reply.outcome != "sent":
+            raise RuntimeError(f"refused: {reply}")
+
+    return send
+
+
+def _topics(config: Config) -> list[str]:
+    """Tags and categories of the published posts: what a subscriber may choose from."""
+    from publisher.publishing import load_site, open_cache
+
+    cache = open_cache(config, readonly=True)
+    try:
+        site = load_site(config, cache)
+    finally:
+        cache.close()
+    names: dict[str, None] = {}
+    for entry in site.published_index():
+        for term in (*entry.categories, *entry.tags):
+            names.setdefault(term, None)
+    return sorted(names)
+
+
+def serve(config: Config, *, install_signal_handlers: bool = True) -> Any:
+    """Run the app under uvicorn until stopped; behind a proxy, client addresses come from
+    X-Forwarded-For only when sent by `server.trusted_proxies`."""
+    import uvicorn
+
+    server = config.settings.server
+    uv_config = uvicorn.Config(
+        create_app(config),
+        host=server.host,
+        port=server.port,
+        proxy_headers=True,
+        forwarded_allow_ips=server.trusted_proxies,
+        log_level="info",
+        access_log=False,
+    )
+    return uvicorn.Server(uv_config)
