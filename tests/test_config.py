@@ -102,7 +102,7 @@ def test_author_table(tmp_path):
 
 def test_documented_keys_lists_every_key_with_help():
     keys = dict(documented_keys())
-    tables = {"author", "smtp", "newsletter", "database"}
+    tables = {"author", "smtp", "newsletter", "database", "daemon", "server"}
     top = {f.name for f in dataclasses.fields(Settings)} - tables
     assert top <= set(keys)
     assert {
