@@ -2,8 +2,9 @@
 
 Published posts -> campaigns (rendered once, a snapshot) -> outbox rows -> `outbox.drain`.
 A post is mailed at most once: its URL is recorded with its campaign under a unique key.
-Posts published before the mailing list existed count as sent unless backfilled, so the
-first send on an old blog doesn't mail the whole archive.
+Posts published before the mailing list existed are recorded once as its baseline and count
+as sent unless backfilled, so the first send on an old blog doesn't mail the archive, while
+any post that appears later (even one dated in the past) is new.
 """
 
 from __future__ import annotations
@@ -80,9 +81,9 @@ def plan_send(
             raise NothingToSend(f"{slug!r} was already mailed; see `publisher status`")
         entries, skipped = chosen, 0
     else:
-        created = store.list_created_at().timestamp()
+        archive = store.baseline((e.url, e.publish) for e in published)
         unsent = [e for e in published if e.url not in mailed]
-        entries = [e for e in unsent if backfill or e.publish > created]
+        entries = [e for e in unsent if backfill or e.url not in archive]
         skipped = len(unsent) - len(entries)
     posts = site.load(entries)
     terms = {t for p in posts for t in (*p.tags, *p.categories)}

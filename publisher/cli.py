@@ -412,3 +412,29 @@ def status(obj: Context) -> None:
             f"{campaign.id:>4}  {campaign.status:<8} {p['sent']}/{total} sent, {p['deferred']} deferred, "
             f"{p['failed']} failed, {p['skipped']} skipped  {campaign.created_at:%Y-%m-%d %H:%M}  {campaign.subject}"
         )
+
+
+# -- running as a service ------------------------------------------------------------------
+@cli.command()
+@click.option("--serve", "with_web", is_flag=True, help="Also run the subscription endpoints (as `publisher serve`).")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings and errors only.")
+@click.pass_obj
+def run(obj: Context, with_web: bool, verbose: bool, quiet: bool) -> None:
+    """Watch content_dir and publish by yourself: feeds, campaigns, (auto) sending."""
+    from publisher.daemon import Daemon, configure_logging
+
+    configure_logging(1 if verbose else -1 if quiet else 0)
+    Daemon(obj.config(), serve=with_web).run()
+
+
+@cli.command()
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.pass_obj
+def serve(obj: Context, verbose: bool) -> None:
+    """Serve subscribe / confirm / unsubscribe (and the feeds) over HTTP."""
+    from publisher.daemon import configure_logging
+    from publisher.web import serve as make_server
+
+    configure_logging(1 if verbose else 0)
+    make_server(obj.config()).run()

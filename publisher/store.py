@@ -79,6 +79,14 @@ campaign_posts = sa.Table(
     sa.Column("post_key", sa.String(2048), nullable=False, unique=True),
 )
 
+baseline_posts = sa.Table(
+    "baseline_posts",
+    metadata,
+    # Posts already published when the mailing list started: they count as sent (the first
+    # send on an old blog must not mail its archive) unless the operator backfills them.
+    sa.Column("post_key", sa.String(2048), primary_key=True),
+)
+
 outbox = sa.Table(
     "outbox",
     metadata,
@@ -296,6 +304,19 @@ class Store:
             return conn.execute(subscribers.delete().where(subscribers.c.email == email)).rowcount > 0
 
     # -- campaigns ---------------------------------------------------------------------------
+    def baseline(self, published_before: Iterable[tuple[str, float]]) -> set[str]:
+        """The archive at the list's start, recorded once: posts published (timestamp) before
+        the list existed. Later calls return what was recorded, whatever is passed."""
+        created = self.list_created_at().timestamp()
+        with self.tx() as conn:
+            recorded = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "baseline_recorded"))
+            if recorded.first() is None:
+                keys = sorted({key for key, published in published_before if published <= created})
+                for chunk in _chunks(keys, 500):
+                    conn.execute(baseline_posts.insert(), [{"post_key": k} for k in chunk])
+                conn.execute(meta_table.insert().values(key="baseline_recorded", value=now().isoformat()))
+            return set(conn.execute(sa.select(baseline_posts.c.post_key)).scalars())
+
     def mailed_posts(self) -> set[str]:
         """Keys (URLs) of every post that has a campaign: sent, being sent, or counted as sent."""
         with self.tx() as conn:

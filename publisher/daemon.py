@@ -1,0 +1,231 @@
+"""`publisher run`: APScheduler wiring only. The only importer of apscheduler and watchdog.
+
+Jobs (explicit ids, coalesced, one instance each; durable state is in our database, not
+in the job store):
+- `cycle`: rebuild the feeds, ping WebSub hubs for the feeds that changed, create a campaign
+  per newly published post, and (with `auto_send`) start `send`. Run at start, on file
+  events (debounced until the files are still), every `rescan_minutes`, and at the exact
+  moment the next scheduled post goes live or a post expires.
+- `send`: drain every campaign with deliverable messages; loops until none is left.
+- `retry`: every `retry_minutes`, `send` again for deferred deliveries that came due.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from publisher import urls, websub
+from publisher.config import Config
+from publisher.errors import PublisherError
+
+log = logging.getLogger("publisher.daemon")
+
+MAX_DEBOUNCE_WAIT = 60.0  # a file that never settles is read anyway after this long
+
+
+class _Changes(FileSystemEventHandler):
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        self.daemon.changed(str(event.src_path))
+
+
+class Daemon:
+    def __init__(self, config: Config, *, serve: bool = False):
+        self.config = config
+        self.stop = threading.Event()
+        self.lock = threading.Lock()  # one cycle at a time
+        self.first_change: float | None = None
+        self.newsletter = bool(config.settings.newsletter.sender and config.settings.newsletter.unsubscribe_url)
+        self.auto_send = self.newsletter and config.settings.newsletter.auto_send
+        self.store: Any = None
+        self.web: Any = None
+        self.serve = serve
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 24 * 3600},
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or `stop`); then finish or park what is in flight."""
+        if self.newsletter:
+            from publisher.campaigns import open_store
+            from publisher.subscriptions import secret_key
+
+            secret_key()  # a clear error now rather than at the first send
+            self.store = open_store(self.config)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        observer = Observer()
+        observer.schedule(_Changes(self), str(self.config.content_dir), recursive=True)
+        observer.start()
+        d = self.config.settings.daemon
+        self.scheduler.start()
+        self.scheduler.add_job(self.cycle, "interval", minutes=d.rescan_minutes, id="rescan", args=["rescan"])
+        if self.auto_send:
+            self.scheduler.add_job(self.send, "interval", minutes=d.retry_minutes, id="retry")
+        self.scheduler.add_job(self.cycle, id="cycle", args=["start"], replace_existing=True)
+        if self.serve:
+            self._start_web()
+        log.info(
+            "event=start content=%s output=%s newsletter=%s auto_send=%s serve=%s",
+            self.config.content_dir,
+            self.config.output_dir,
+            self.newsletter,
+            self.auto_send,
+            self.serve,
+        )
+        try:
+            self.stop.wait()
+        finally:
+            log.info("event=stopping")
+            observer.stop()
+            if self.web is not None:
+                self.web.should_exit = True
+            self.scheduler.shutdown(wait=True)  # running jobs see `stop` and park their work
+            observer.join(timeout=5)
+            if self.store is not None:
+                self.store.close()
+            log.info("event=stopped")
+
+    def _start_web(self) -> None:
+        from publisher.web import serve
+
+        self.web = serve(self.config)
+        self.web.config.install_signal_handlers = False  # ours handle SIGTERM/SIGINT
+        threading.Thread(target=self.web.run, name="web", daemon=True).start()
+
+    # -- triggers --------------------------------------------------------------------------
+    def changed(self, path: str) -> None:
+        """A file event: (re)arm the cycle for when things have been still for a while."""
+        if self.first_change is None:
+            self.first_change = time.monotonic()
+        delay = self.config.settings.daemon.debounce_seconds
+        self.scheduler.add_job(
+            self.cycle,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            id="cycle",
+            args=["change"],
+            replace_existing=True,
+        )
+
+    # -- jobs ------------------------------------------------------------------------------
+    def cycle(self, reason: str) -> None:
+        from publisher.publishing import build
+
+        if self.stop.is_set():
+            return
+        with self.lock:
+            if reason == "change" and self._unsettled():
+                return
+            self.first_change = None
+            started = time.monotonic()
+            try:
+                report = build(self.config)
+            except PublisherError as exc:
+                log.error("event=build-failed error=%s", exc)
+                return
+            for problem in report.site.problems:
+                log.warning("event=rejected %s", problem)
+            log.info(
+                "event=build reason=%s published=%d written=%d unchanged=%d removed=%d seconds=%.3f",
+                reason,
+                report.site.count("published"),
+                len(report.written),
+                report.unchanged,
+                len(report.removed),
+                time.monotonic() - started,
+            )
+            changed = sorted({urls.absolute(self.config.base_url, p) for p in report.written + report.removed})
+            if changed and self.config.settings.websub_hubs:
+                websub.ping(self.config.settings.websub_hubs, changed)
+            self._schedule_next(report.site)
+            created = self._campaigns() if self.newsletter else []
+        if created and self.auto_send:
+            self.scheduler.add_job(self.send, id="send", replace_existing=True)
+
+    def _unsettled(self) -> bool:
+        """True (and the cycle re-armed) while some content file changed too recently."""
+        from publisher.posts import discover
+
+        window = self.config.settings.daemon.debounce_seconds
+        sources, _ = discover(self.config.content_dir)
+        newest = max((s.mtime_ns for s in sources), default=0) / 1e9
+        waited = time.monotonic() - (self.first_change or time.monotonic())
+        if time.time() - newest < window and waited < MAX_DEBOUNCE_WAIT:
+            self.changed("(still changing)")
+            return True
+        return False
+
+    def _schedule_next(self, site: Any) -> None:
+        """Wake up exactly when the next scheduled post goes live or a published one expires."""
+        now = site.now.timestamp()
+        times = [e.publish for e in site.entries("scheduled")]
+        times += [e.expiry for e in site.entries("published") if e.expiry is not None and e.expiry > now]
+        if not times:
+            return
+        when = datetime.fromtimestamp(min(times), UTC) + timedelta(milliseconds=50)
+        self.scheduler.add_job(self.cycle, "date", run_date=when, id="timed", args=["schedule"], replace_existing=True)
+        log.info("event=scheduled next=%s", when.isoformat())
+
+    def _campaigns(self) -> list:
+        from publisher import campaigns
+
+        try:
+            plan = campaigns.plan_send(self.config, self.store)
+            created = campaigns.create_campaigns(self.config, self.store, plan) if plan.posts else []
+        except PublisherError as exc:
+            log.error("event=campaign-failed error=%s", exc)
+            return []
+        for campaign in created:
+            log.info("event=campaign id=%d subject=%r auto_send=%s", campaign.id, campaign.subject, self.auto_send)
+        return created
+
+    def send(self) -> None:
+        from publisher import campaigns
+        from publisher.outbox import SendError
+
+        while not self.stop.is_set():
+            try:
+                summary = campaigns.send_queued(self.config, self.store, stop=self.stop, retry_wait=0)
+            except (SendError, PublisherError) as exc:
+                log.error("event=send-failed error=%s", exc)
+                return
+            if summary.sent or summary.failed or summary.deferred:
+                log.info(
+                    "event=sent sent=%d deferred=%d failed=%d skipped=%d seconds=%.1f",
+                    summary.sent,
+                    summary.deferred,
+                    summary.failed,
+                    summary.skipped,
+                    summary.seconds,
+                )
+            if not summary.sent and not summary.failed:
+                return  # nothing deliverable is left; deferred rows wait for `retry`
+
+
+def configure_logging(verbosity: int) -> None:
+    """Structured lines with UTC timestamps: `2026-01-05T04:00:00Z level=INFO logger=... event=...`."""
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler()
+    formatter = logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if verbosity < 1 else logging.INFO)
