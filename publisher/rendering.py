@@ -74,7 +74,8 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             extensions=["jinja2.ext.i18n"],
         )
-        self.env.install_gettext_translations(translations(config.settings.language), newstyle=True)  # type: ignore[attr-defined]
+        self.translations = translations(config.settings.language)
+        self.env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
         self.md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS)
 
     def markdown_html(self, body: str, base: str) -> str:
@@ -139,6 +140,11 @@ class Renderer:
         subject = self.render("confirm_subject.txt", **context).strip()
         html = css_inline.inline(self.render("confirm_email.html", **context))
         return subject, html, self.render("confirm_email.txt", **context).strip() + "\n"
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """A translated message from code (pages of `publisher serve`), %-formatted like Jinja's."""
+        text = self.translations.gettext(message)
+        return text % values if values else text
 
     def site(self) -> dict[str, Any]:
         s = self.config.settings

@@ -128,8 +128,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
         html = renderer.render("web/message.html", site=renderer.site(), title=title, message=message)
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
-    def gettext(text: str, **kw: Any) -> str:
-        return renderer.env.globals["gettext"](text, **kw)
+    gettext = renderer.gettext
 
     def form(request: Request, status: int = 200, error: str = "", values: dict | None = None) -> HTMLResponse:
         nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)

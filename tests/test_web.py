@@ -1,0 +1,176 @@
+"""The subscription endpoints over real HTTP: uvicorn on 127.0.0.1, confirmation mail to aiosmtpd."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import httpx
+import pytest
+
+from publisher import campaigns
+from publisher.web import serve
+from tests.conftest import free_port
+
+SAMPLE = "posts/2026-01-05-groq-nvidia-prefill-decode.md"
+
+
+@pytest.fixture
+def web(newsletter_site, smtp_server):
+    """A running `publisher serve` for a site with one post; yields (base url, config, store)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+
+    def start(**server: object):
+        config = newsletter_site(
+            data=[SAMPLE],
+            server={"port": port, "public_url": base, **server},
+            newsletter={"unsubscribe_url": base + "unsubscribe/"},
+        )
+        from publisher.publishing import build
+
+        build(config)
+        uv = serve(config)
+        uv.config.install_signal_handlers = False
+        thread = threading.Thread(target=uv.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not uv.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        started.append((uv, thread))
+        return base, config, campaigns.open_store(config)
+
+    started: list = []
+    yield start
+    for uv, thread in started:
+        uv.should_exit = True
+        thread.join(timeout=5)
+
+
+def csrf_form(client: httpx.Client) -> str:
+    page = client.get("subscribe")
+    assert page.status_code == 200
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_subscribe_confirm_flow(web, smtp_server) -> None:
+    server, _ = smtp_server
+    base, config, store = web()
+    with httpx.Client(base_url=base) as client:
+        token = csrf_form(client)
+        form = client.get("subscribe").text
+        assert 'value="Groq"' in form and 'value="AI 產業"' in form  # topics to choose from
+        response = client.post(
+            "subscribe",
+            data={"csrf": token, "email": "New@Example.com", "name": "新讀者", "topics": ["Groq", "not-a-topic"]},
+        )
+        assert response.status_code == 200 and "請查看收件匣" in response.text  # the site speaks zh-TW
+        sub = store.subscriber("new@example.com")
+        assert sub.status == "pending" and sub.name == "新讀者" and sub.topics == ("Groq",)
+        wait_for(lambda: server.messages)
+        (mail,) = server.parsed()
+        assert mail["To"].addresses[0].addr_spec == "new@example.com"
+        link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/\S+)", mail.get_body(("plain",)).get_content()).group(1)
+        confirmed = client.get(link)
+        assert confirmed.status_code == 200
+        assert store.subscriber("new@example.com").status == "confirmed"
+        assert client.get(link).status_code == 200  # following it again changes nothing
+        assert client.get(link + "x").status_code == 400
+
+
+def test_response_never_reveals_whether_an_address_is_known(web, smtp_server) -> None:
+    server, _ = smtp_server
+    base, config, store = web()
+    store.add_subscribers([{"email": "known@example.com", "name": "", "status": "confirmed"}], resubscribe=False)
+    with httpx.Client(base_url=base) as client:
+        known = client.post("subscribe", data={"csrf": csrf_form(client), "email": "known@example.com"})
+        unknown = client.post("subscribe", data={"csrf": csrf_form(client), "email": "unknown@example.com"})
+    assert (known.status_code, known.text) == (unknown.status_code, unknown.text)
+    wait_for(lambda: server.messages)
+    time.sleep(0.2)
+    assert server.recipients() == ["unknown@example.com"]  # the confirmed address gets no mail
+    assert store.subscriber("known@example.com").status == "confirmed"
+
+
+def test_form_needs_its_csrf_token(web, smtp_server) -> None:
+    base, config, store = web()
+    with httpx.Client(base_url=base) as client:
+        assert client.post("subscribe", data={"email": "a@example.com"}).status_code == 403
+        token = csrf_form(client)
+    with httpx.Client(base_url=base) as other:  # a token without its cookie
+        assert other.post("subscribe", data={"csrf": token, "email": "a@example.com"}).status_code == 403
+    assert store.subscriber("a@example.com") is None
+
+
+def test_invalid_email_is_explained(web) -> None:
+    base, config, store = web()
+    with httpx.Client(base_url=base) as client:
+        response = client.post("subscribe", data={"csrf": csrf_form(client), "email": "not an address"})
+    assert response.status_code == 400 and 'role="alert"' in response.text
+    assert 'value="not an address"' in response.text  # what was typed is kept
+
+
+def test_subscriptions_are_rate_limited_per_client(web) -> None:
+    base, config, store = web(subscribe_rate="2/h")
+    with httpx.Client(base_url=base) as client:
+        codes = [
+            client.post("subscribe", data={"csrf": csrf_form(client), "email": f"r{i}@example.com"}).status_code
+            for i in range(3)
+        ]
+    assert codes == [200, 200, 429]
+
+
+def test_request_bodies_are_capped(web) -> None:
+    base, config, store = web()
+    with httpx.Client(base_url=base) as client:
+        response = client.post(
+            "subscribe",
+            content=b"email=" + b"a" * 100_000,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert response.status_code == 413
+
+
+def test_one_click_unsubscribe(web, smtp_server) -> None:
+    from publisher.subscriptions import Tokens
+    from tests.conftest import SECRET
+
+    base, config, store = web()
+    store.add_subscribers([{"email": "bye@example.com", "name": "", "status": "confirmed"}], resubscribe=False)
+    token = Tokens(SECRET).unsubscribe(store.subscriber("bye@example.com").id)
+    with httpx.Client(base_url=base) as client:
+        page = client.get(f"unsubscribe/{token}")
+        assert page.status_code == 200 and 'name="List-Unsubscribe" value="One-Click"' in page.text
+        # RFC 8058: what Gmail/Yahoo send; no cookies, no redirect.
+        response = client.post(
+            f"unsubscribe/{token}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 200 and "set-cookie" not in response.headers
+        assert store.subscriber("bye@example.com").status == "unsubscribed"
+        again = client.post(f"unsubscribe/{token}", content=b"List-Unsubscribe=One-Click")
+        assert again.status_code == 200
+        assert client.post(f"unsubscribe/{token[:-2]}xx").status_code == 400
+
+
+def test_feeds_are_served_with_conditional_get(web) -> None:
+    base, config, store = web()
+    with httpx.Client(base_url=base) as client:
+        rss = client.get("index.xml")
+        assert rss.status_code == 200 and rss.headers["content-type"].startswith("application/rss+xml")
+        assert client.get("atom.xml").headers["content-type"].startswith("application/atom+xml")
+        assert client.get("feed.json").headers["content-type"].startswith("application/feed+json")
+        etag, modified = rss.headers["etag"], rss.headers["last-modified"]
+        assert client.get("index.xml", headers={"if-none-match": etag}).status_code == 304
+        assert client.get("index.xml", headers={"if-modified-since": modified}).status_code == 304
+        assert client.get("tags/groq/index.xml").status_code == 200
+        assert client.get("healthz").text == "ok"
