@@ -63,7 +63,7 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
 
 def test_subscribe_confirm_flow(web, smtp_server) -> None:
     server, _ = smtp_server
-    base, config, store = web()
+    base, _config, store = web()
     with httpx.Client(base_url=base) as client:
         token = csrf_form(client)
         form = client.get("subscribe").text
@@ -88,7 +88,7 @@ def test_subscribe_confirm_flow(web, smtp_server) -> None:
 
 def test_response_never_reveals_whether_an_address_is_known(web, smtp_server) -> None:
     server, _ = smtp_server
-    base, config, store = web()
+    base, _config, store = web()
     store.add_subscribers([{"email": "known@example.com", "name": "", "status": "confirmed"}], resubscribe=False)
     with httpx.Client(base_url=base) as client:
         known = client.post("subscribe", data={"csrf": csrf_form(client), "email": "known@example.com"})
@@ -101,7 +101,7 @@ def test_response_never_reveals_whether_an_address_is_known(web, smtp_server) ->
 
 
 def test_form_needs_its_csrf_token(web, smtp_server) -> None:
-    base, config, store = web()
+    base, _config, store = web()
     with httpx.Client(base_url=base) as client:
         assert client.post("subscribe", data={"email": "a@example.com"}).status_code == 403
         token = csrf_form(client)
@@ -111,7 +111,7 @@ def test_form_needs_its_csrf_token(web, smtp_server) -> None:
 
 
 def test_invalid_email_is_explained(web) -> None:
-    base, config, store = web()
+    base, _config, _store = web()
     with httpx.Client(base_url=base) as client:
         response = client.post("subscribe", data={"csrf": csrf_form(client), "email": "not an address"})
     assert response.status_code == 400 and 'role="alert"' in response.text
@@ -119,7 +119,7 @@ def test_invalid_email_is_explained(web) -> None:
 
 
 def test_subscriptions_are_rate_limited_per_client(web) -> None:
-    base, config, store = web(subscribe_rate="2/h")
+    base, _config, _store = web(subscribe_rate="2/h")
     with httpx.Client(base_url=base) as client:
         codes = [
             client.post("subscribe", data={"csrf": csrf_form(client), "email": f"r{i}@example.com"}).status_code
@@ -129,7 +129,7 @@ def test_subscriptions_are_rate_limited_per_client(web) -> None:
 
 
 def test_request_bodies_are_capped(web) -> None:
-    base, config, store = web()
+    base, _config, _store = web()
     with httpx.Client(base_url=base) as client:
         response = client.post(
             "subscribe",
@@ -143,7 +143,7 @@ def test_one_click_unsubscribe(web, smtp_server) -> None:
     from publisher.subscriptions import Tokens
     from tests.conftest import SECRET
 
-    base, config, store = web()
+    base, _config, store = web()
     store.add_subscribers([{"email": "bye@example.com", "name": "", "status": "confirmed"}], resubscribe=False)
     token = Tokens(SECRET).unsubscribe(store.subscriber("bye@example.com").id)
     with httpx.Client(base_url=base) as client:
@@ -163,7 +163,7 @@ def test_one_click_unsubscribe(web, smtp_server) -> None:
 
 
 def test_feeds_are_served_with_conditional_get(web) -> None:
-    base, config, store = web()
+    base, _config, _store = web()
     with httpx.Client(base_url=base) as client:
         rss = client.get("index.xml")
         assert rss.status_code == 200 and rss.headers["content-type"].startswith("application/rss+xml")
