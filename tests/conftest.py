@@ -188,3 +188,44 @@ def newsletter_site(make_site, smtp_server, monkeypatch):
         )
 
     return make
+
+
+WEB_SAMPLE = "posts/2026-01-05-groq-nvidia-prefill-decode.md"
+
+
+@pytest.fixture
+def web(newsletter_site, smtp_server):
+    """web(**server settings) starts a real `publisher serve` (uvicorn on 127.0.0.1) for a site
+    with one post; returns (base url, config, store)."""
+    import threading
+    import time
+
+    from publisher import campaigns
+    from publisher.publishing import build
+    from publisher.web import serve
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    started: list = []
+
+    def start(**server: object):
+        config = newsletter_site(
+            data=[WEB_SAMPLE],
+            server={"port": port, "public_url": base, **server},
+            newsletter={"unsubscribe_url": base + "unsubscribe/"},
+        )
+        build(config)
+        uv = serve(config)
+        uv.config.install_signal_handlers = False
+        thread = threading.Thread(target=uv.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not uv.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        started.append((uv, thread))
+        return base, config, campaigns.open_store(config)
+
+    yield start
+    for uv, thread in started:
+        uv.should_exit = True
+        thread.join(timeout=5)

@@ -3,49 +3,9 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import httpx
-import pytest
-
-from publisher import campaigns
-from publisher.web import serve
-from tests.conftest import free_port
-
-SAMPLE = "posts/2026-01-05-groq-nvidia-prefill-decode.md"
-
-
-@pytest.fixture
-def web(newsletter_site, smtp_server):
-    """A running `publisher serve` for a site with one post; yields (base url, config, store)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-
-    def start(**server: object):
-        config = newsletter_site(
-            data=[SAMPLE],
-            server={"port": port, "public_url": base, **server},
-            newsletter={"unsubscribe_url": base + "unsubscribe/"},
-        )
-        from publisher.publishing import build
-
-        build(config)
-        uv = serve(config)
-        uv.config.install_signal_handlers = False
-        thread = threading.Thread(target=uv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not uv.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        started.append((uv, thread))
-        return base, config, campaigns.open_store(config)
-
-    started: list = []
-    yield start
-    for uv, thread in started:
-        uv.should_exit = True
-        thread.join(timeout=5)
 
 
 def csrf_form(client: httpx.Client) -> str:
