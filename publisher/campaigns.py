@@ -96,6 +96,17 @@ def plan_send(
     )
 
 
+def record_baseline(config: Config, store: Store) -> int:
+    """Fix the archive now (a no-op once recorded): `publisher run` does this before it starts
+    watching, so a post dropped in a moment later can never be mistaken for archive."""
+    cache = open_cache(config, readonly=True)
+    try:
+        site = load_site(config, cache)
+    finally:
+        cache.close()
+    return len(store.baseline((e.url, e.publish) for e in site.published_index()))
+
+
 def create_campaigns(config: Config, store: Store, plan: SendPlan) -> list[Campaign]:
     """Render and record one campaign per post (or one digest); posts someone else already
     took are left out."""

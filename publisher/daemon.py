@@ -62,11 +62,12 @@ class Daemon:
     def run(self) -> None:
         """Run until SIGTERM/SIGINT (or `stop`); then finish or park what is in flight."""
         if self.newsletter:
-            from publisher.campaigns import open_store
+            from publisher.campaigns import open_store, record_baseline
             from publisher.subscriptions import secret_key
 
             secret_key()  # a clear error now rather than at the first send
             self.store = open_store(self.config)
+            record_baseline(self.config, self.store)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
         observer = Observer()

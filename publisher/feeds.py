@@ -13,8 +13,10 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 
 from publisher import __version__, urls
@@ -41,6 +43,29 @@ def render_feeds(
     return out
 
 
+ATOM_NS = "http://www.w3.org/2005/Atom"
+
+
+class _HubLinks(BaseExtension):
+    """feedgen extension: WebSub `<atom:link rel="hub">` in RSS (feedgen writes only the
+    self link there; in Atom, hub links come from `link()` itself)."""
+
+    def __init__(self) -> None:
+        self.hubs: list[str] = []
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"atom": ATOM_NS}
+
+    def extend_rss(self, rss_feed: Any) -> Any:
+        channel = rss_feed[0]
+        anchor = next((el for el in channel if el.tag == f"{{{ATOM_NS}}}link"), None)
+        position = list(channel).index(anchor) + 1 if anchor is not None else len(channel)
+        for offset, hub in enumerate(self.hubs):
+            link = channel.makeelement(f"{{{ATOM_NS}}}link", {"href": hub, "rel": "hub"})
+            channel.insert(position + offset, link)
+        return rss_feed
+
+
 def _author(config: Config) -> dict[str, str]:
     author = {"name": config.settings.author.name or config.settings.title}
     if config.settings.author.email:
@@ -59,13 +84,17 @@ def _feed(
 ) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
+    if hubs and fmt == "rss":
+        fg.register_extension("websub", _HubLinks, atom=False, rss=True)
+        fg.websub.hubs = hubs
     fg.id(spec.page_url)
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
     # The self link goes first: feedgen's RSS <link> is whichever link() came last.
     fg.link(href=self_url, rel="self", type="application/rss+xml" if fmt == "rss" else "application/atom+xml")
-    for hub in hubs:
-        fg.link(href=hub, rel="hub")
+    if fmt == "atom":
+        for hub in hubs:
+            fg.link(href=hub, rel="hub")
     fg.link(href=spec.page_url, rel="alternate", type="text/html")
     fg.language(config.settings.language)
     fg.author(_author(config))

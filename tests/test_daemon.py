@@ -1,0 +1,186 @@
+"""`publisher run` as a real process: new posts reach feeds, hubs and inboxes by themselves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+from urllib.parse import parse_qs
+
+import pytest
+
+from publisher import campaigns, subscriptions
+from tests.conftest import SECRET, free_port, post_text
+
+SAMPLE = "posts/2026-01-05-groq-nvidia-prefill-decode.md"
+
+
+class Hub(BaseHTTPRequestHandler):
+    """A WebSub hub that records publish pings."""
+
+    pings: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"])).decode()
+        Hub.pings.append(parse_qs(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hub():
+    Hub.pings = []
+    server = HTTPServer(("127.0.0.1", free_port()), Hub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hub", Hub.pings
+    server.shutdown()
+
+
+def start(config) -> subprocess.Popen:
+    env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
+    return subprocess.Popen(
+        [sys.executable, "-m", "publisher", "--config", str(config.path), "run", "--verbose"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "", process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            log = _log_so_far(process) if process is not None else ""
+            raise AssertionError(f"timed out waiting for {what}\n{log}")
+        time.sleep(0.05)
+
+
+def feed(config) -> str:
+    path = config.output_dir / "index.xml"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+@pytest.fixture
+def daemon_site(newsletter_site, hub):
+    hub_url, _ = hub
+    config = newsletter_site(
+        data=[SAMPLE],
+        newsletter={"auto_send": True},
+        daemon={"debounce_seconds": 0.3, "rescan_minutes": 60},
+        websub_hubs=[hub_url],
+    )
+    store = campaigns.open_store(config)
+    store.add_subscribers(
+        [{"email": f"r{i}@example.com", "name": "", "status": "confirmed"} for i in range(3)], resubscribe=False
+    )
+    processes: list[subprocess.Popen] = []
+
+    def run() -> subprocess.Popen:
+        process = start(config)
+        processes.append(process)
+        return process
+
+    yield config, store, run
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_new_post_reaches_feeds_hub_and_inboxes(daemon_site, smtp_server, hub) -> None:
+    config, _store, run = daemon_site
+    server, _ = smtp_server
+    _, pings = hub
+    daemon = run()
+    wait_for(lambda: "Groq" in feed(config) and "event=start" in _log_so_far(daemon), what="the first build")
+    assert 'rel="hub"' in feed(config)
+    assert server.messages == []  # the archive is not mailed
+
+    (config.content_dir / "posts/fresh.md").write_text(post_text(title="Fresh from the daemon", tags=["Daemon"]))
+    wait_for(lambda: "Fresh from the daemon" in feed(config), what="the feed update")
+    wait_for(lambda: len(server.messages) == 3, what="the campaign", process=daemon)
+    assert sorted(server.recipients()) == ["r0@example.com", "r1@example.com", "r2@example.com"]
+
+    def pinged() -> set[str]:
+        return {url for ping in list(pings) for url in ping["hub.url"]}
+
+    wait_for(lambda: "https://blog.example.com/tags/daemon/index.xml" in pinged(), what="the WebSub ping")
+    assert "https://blog.example.com/index.xml" in pinged()
+    assert {ping["hub.mode"][0] for ping in pings} == {"publish"}
+
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=10) == 0
+    log = _log_so_far(daemon)
+    assert "level=INFO" in log and "event=stopped" in log
+
+
+def test_future_post_is_published_and_mailed_when_its_time_comes(daemon_site, smtp_server) -> None:
+    config, _store, run = daemon_site
+    server, _ = smtp_server
+    daemon = run()
+    wait_for(lambda: "Groq" in feed(config) and "event=start" in _log_so_far(daemon), what="the first build")
+    when = datetime.now(UTC) + timedelta(seconds=4)
+    (config.content_dir / "posts/later.md").write_text(post_text(title="Right on time", date=when.isoformat()))
+    time.sleep(1.5)
+    assert "Right on time" not in feed(config)  # scheduled, not yet published
+    wait_for(lambda: "Right on time" in feed(config), timeout=15, what="the scheduled post")
+    assert datetime.now(UTC) >= when
+    wait_for(lambda: len(server.messages) == 3, what="the scheduled campaign")
+
+
+def test_restart_sends_nothing_again(daemon_site, smtp_server) -> None:
+    config, _store, run = daemon_site
+    server, _ = smtp_server
+    first = run()
+    wait_for(lambda: "Groq" in feed(config) and "event=start" in _log_so_far(first), what="the first build")
+    (config.content_dir / "posts/once.md").write_text(post_text(title="Only once"))
+    wait_for(lambda: len(server.messages) == 3, what="the campaign")
+    first.kill()  # no goodbye
+    first.wait()
+    second = run()
+    wait_for(lambda: "event=build reason=start" in _log_so_far(second), what="the restart's first cycle")
+    time.sleep(1.0)
+    assert len(server.messages) == 3
+    second.send_signal(signal.SIGINT)
+    assert second.wait(timeout=10) == 0
+
+
+_logs: dict[int, str] = {}
+
+
+def _log_so_far(process: subprocess.Popen) -> str:
+    """Read what the process has logged so far without blocking."""
+    import fcntl
+
+    fd = process.stdout.fileno()
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    try:
+        chunk = process.stdout.read()
+    except (BlockingIOError, TypeError):
+        chunk = None
+    _logs[process.pid] = _logs.get(process.pid, "") + (chunk or "")
+    return _logs[process.pid]
+
+
+def test_unsubscribed_subscriber_gets_nothing_from_the_daemon(daemon_site, smtp_server) -> None:
+    config, store, run = daemon_site
+    server, _ = smtp_server
+    store.set_status("r1@example.com", "unsubscribed")
+    daemon = run()
+    wait_for(lambda: "Groq" in feed(config) and "event=start" in _log_so_far(daemon), what="the first build")
+    (config.content_dir / "posts/news.md").write_text(post_text(title="News"))
+    wait_for(lambda: len(server.messages) == 2, what="the campaign")
+    time.sleep(0.5)
+    assert sorted(server.recipients()) == ["r0@example.com", "r2@example.com"]
+    assert subscriptions.normalize_email("R1@example.com") not in server.recipients()
