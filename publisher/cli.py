@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -422,7 +423,7 @@ def status(obj: Context) -> None:
 @click.pass_obj
 def run(obj: Context, with_web: bool, verbose: bool, quiet: bool) -> None:
     """Watch content_dir and publish by yourself: feeds, campaigns, (auto) sending."""
-    from publisher.daemon import Daemon, configure_logging
+    from publisher.daemon import Daemon
 
     configure_logging(1 if verbose else -1 if quiet else 0)
     Daemon(obj.config(), serve=with_web).run()
@@ -433,8 +434,20 @@ def run(obj: Context, with_web: bool, verbose: bool, quiet: bool) -> None:
 @click.pass_obj
 def serve(obj: Context, verbose: bool) -> None:
     """Serve subscribe / confirm / unsubscribe (and the feeds) over HTTP."""
-    from publisher.daemon import configure_logging
     from publisher.web import serve as make_server
 
     configure_logging(1 if verbose else 0)
     make_server(obj.config()).run()
+
+
+def configure_logging(verbosity: int) -> None:
+    """Structured lines with UTC timestamps: `2026-01-05T04:00:00Z level=INFO logger=... event=...`."""
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler()
+    formatter = logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if verbosity < 1 else logging.INFO)

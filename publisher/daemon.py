@@ -217,16 +217,3 @@ class Daemon:
                 )
             if not summary.sent and not summary.failed:
                 return  # nothing deliverable is left; deferred rows wait for `retry`
-
-
-def configure_logging(verbosity: int) -> None:
-    """Structured lines with UTC timestamps: `2026-01-05T04:00:00Z level=INFO logger=... event=...`."""
-    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler()
-    formatter = logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING if verbosity < 1 else logging.INFO)
