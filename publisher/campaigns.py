@@ -21,7 +21,7 @@ from publisher.config import Config
 from publisher.errors import PublisherError
 from publisher.models import Campaign, Post
 from publisher.outbox import Advance, SendError, SendSummary, drain
-from publisher.publishing import load_site, open_cache
+from publisher.publishing import current_site
 from publisher.rendering import Renderer
 from publisher.store import Store
 from publisher.subscriptions import Tokens, secret_key
@@ -64,11 +64,7 @@ def plan_send(
     now: datetime | None = None,
 ) -> SendPlan:
     now = now or datetime.now(UTC)
-    cache = open_cache(config, readonly=True)
-    try:
-        site = load_site(config, cache, now)
-    finally:
-        cache.close()
+    site = current_site(config, now)
     mailed = store.mailed_posts()
     published = list(reversed(site.published_index()))  # oldest first: mail in publishing order
     if slug is not None:
@@ -99,11 +95,7 @@ def plan_send(
 def record_baseline(config: Config, store: Store) -> int:
     """Fix the archive now (a no-op once recorded): `publisher run` does this before it starts
     watching, so a post dropped in a moment later can never be mistaken for archive."""
-    cache = open_cache(config, readonly=True)
-    try:
-        site = load_site(config, cache)
-    finally:
-        cache.close()
+    site = current_site(config)
     return len(store.baseline((e.url, e.publish) for e in site.published_index()))
 
 
@@ -210,11 +202,7 @@ def preview(config: Config, slug: str, folder: Path, to: str = "subscriber@examp
 
 def _sample(config: Config, slug: str, to: str) -> messages.Envelope:
     messages.require_sending_config(config)
-    cache = open_cache(config, readonly=True)
-    try:
-        site = load_site(config, cache)
-    finally:
-        cache.close()
+    site = current_site(config)
     found = [e for e in site.index if e.slug == slug]
     if not found:
         raise NothingToSend(f"slug {slug!r} matches no post")

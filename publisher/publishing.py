@@ -109,6 +109,15 @@ def open_cache(config: Config, readonly: bool = False) -> BuildCache:
     return BuildCache.open(config.cache_dir, meta_fingerprint(config), rendering.fingerprint(config), readonly)
 
 
+def current_site(config: Config, now: datetime | None = None) -> Site:
+    """The site as it is now, reusing what the last build cached, changing nothing."""
+    cache = open_cache(config, readonly=True)
+    try:
+        return load_site(config, cache, now)
+    finally:
+        cache.close()
+
+
 def load_site(
     config: Config, cache: BuildCache | None = None, now: datetime | None = None, progress: Progress = _no_progress
 ) -> Site:

@@ -276,13 +276,9 @@ def _smtp_mailer(config: Config) -> Callable[[Any], None]:
 
 def _topics(config: Config) -> list[str]:
     """Tags and categories of the published posts: what a subscriber may choose from."""
-    from publisher.publishing import load_site, open_cache
+    from publisher.publishing import current_site
 
-    cache = open_cache(config, readonly=True)
-    try:
-        site = load_site(config, cache)
-    finally:
-        cache.close()
+    site = current_site(config)
     names: dict[str, None] = {}
     for entry in site.published_index():
         for term in (*entry.categories, *entry.tags):
