@@ -171,15 +171,11 @@ def send_queued(
 def send_test_copy(config: Config, slug: str, to: str) -> messages.Envelope:
     """Send one copy of a post's email to `to`; nothing is recorded as sent."""
     from publisher.subscriptions import normalize_email
-    from publisher.transport import SmtpConnection
+    from publisher.transport import send_one
 
     messages.require_sending_config(config)
     envelope = _sample(config, slug, normalize_email(to))
-    conn = SmtpConnection(config.settings.smtp)
-    try:
-        reply = conn.send(envelope)
-    finally:
-        conn.close()
+    reply = send_one(config.settings.smtp, envelope)
     if reply.outcome != "sent":
         raise PublisherError(f"{to}: the server refused the test copy: {reply}")
     return envelope

@@ -113,6 +113,15 @@ class SmtpConnection:
             self.smtp = None
 
 
+def send_one(settings: SmtpSettings, envelope: Envelope) -> Reply:
+    """One message over its own connection (test copies, confirmation links)."""
+    conn = SmtpConnection(settings)
+    try:
+        return conn.send(envelope)
+    finally:
+        conn.close()
+
+
 class SmtpConfigError(Exception):
     """Retrying won't help: bad credentials or TLS settings. Stops the send with a clear message."""
 

@@ -260,14 +260,10 @@ def _deliver(send_mail: Callable[[Any], None], envelope: Any) -> None:
 
 
 def _smtp_mailer(config: Config) -> Callable[[Any], None]:
-    from publisher.transport import SmtpConnection
+    from publisher.transport import send_one
 
     def send(envelope: Any) -> None:
-        conn = SmtpConnection(config.settings.smtp)
-        try:
-            reply = conn.send(envelope)
-        finally:
-            conn.close()
+        reply = send_one(config.settings.smtp, envelope)
         if reply.outcome != "sent":
             raise RuntimeError(f"refused: {reply}")
 
