@@ -127,3 +127,22 @@ def test_sending_needs_from_and_unsubscribe_url(make_site) -> None:
         require_sending_config(make_site())
     with pytest.raises(ConfigError, match=r"newsletter\.unsubscribe_url"):
         require_sending_config(make_site(newsletter={"from": "A <a@example.com>"}))
+
+
+def test_openssl_rsa_gives_exactly_dkimpys_signature(tmp_path) -> None:
+    """The fast RSA path must be a pure speed-up: PKCS#1 v1.5 is deterministic."""
+    import hashlib
+
+    from dkim.crypto import parse_pem_private_key
+
+    from publisher.messages import _install_openssl_rsa
+
+    key_file, _ = _rsa_key(tmp_path)
+    _install_openssl_rsa()
+    assert dkim.RSASSA_PKCS1_v1_5_sign is not dkim._publisher_original_rsa_sign
+    private = parse_pem_private_key(key_file.read_bytes())
+    for payload in (b"", b"header hash", "標題".encode()):
+        digest = hashlib.sha256(payload)
+        fast = dkim.RSASSA_PKCS1_v1_5_sign(digest.copy(), private)
+        slow = dkim._publisher_original_rsa_sign(digest.copy(), private)
+        assert fast == slow and len(fast) == 256
