@@ -9,7 +9,7 @@ doesn't matter (`preview`), and the tests check both agree.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import secrets
 import time
 from dataclasses import dataclass
@@ -189,8 +189,8 @@ class MessageFactory:
         fixed += b"MIME-Version: 1.0\r\n"
         fixed += f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'.encode()
         self.fixed = fixed
-        self.text_parts = campaign.text.split(PLACEHOLDER)
-        self.html_parts = campaign.html.split(PLACEHOLDER)
+        self.text_part = _Base64Part("text/plain", campaign.text)
+        self.html_part = _Base64Part("text/html", campaign.html)
         self._date = ("", 0)
 
     def unsubscribe_url(self, subscriber_id: int) -> str:
@@ -214,11 +214,11 @@ class MessageFactory:
             b"--"
             + b
             + b"\r\n"
-            + _part("text/plain", url.join(self.text_parts))
+            + self.text_part.render(url)
             + b"--"
             + b
             + b"\r\n"
-            + _part("text/html", url.join(self.html_parts))
+            + self.html_part.render(url)
             + b"--"
             + b
             + b"--\r\n"
@@ -235,11 +235,35 @@ class MessageFactory:
         return self._date[0]
 
 
-def _part(content_type: str, body: str) -> bytes:
-    encoded = base64.encodebytes(body.encode("utf-8")).replace(b"\n", b"\r\n")
-    return (
-        f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode() + encoded
-    )
+LINE = 57  # bytes per base64 line (76 characters)
+
+
+class _Base64Part:
+    """A MIME part whose body differs per copy only from the first placeholder on.
+
+    The unsubscribe link sits in the footer, so nearly all of the body comes before it:
+    that prefix is base64-encoded once, cut at a whole number of 57-byte lines so the
+    per-copy tail continues the same line layout, and each copy encodes only the tail.
+    """
+
+    def __init__(self, content_type: str, body: str):
+        self.head = f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode()
+        prefix, marker, rest = body.partition(PLACEHOLDER)
+        raw = prefix.encode("utf-8")
+        cut = len(raw) - len(raw) % LINE if marker else len(raw)
+        self.encoded_prefix = _base64_lines(raw[:cut])
+        self.prefix_tail = raw[cut:]
+        self.tail = (marker + rest) if marker else ""
+
+    def render(self, url: str) -> bytes:
+        tail = self.prefix_tail + self.tail.replace(PLACEHOLDER, url).encode("utf-8")
+        return self.head + self.encoded_prefix + _base64_lines(tail)
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """RFC 2045 base64: 76-character lines ending in CRLF (one C call per line)."""
+    b2a = binascii.b2a_base64
+    return b"".join([b2a(data[i : i + LINE], newline=False) + b"\r\n" for i in range(0, len(data), LINE)])
 
 
 def single_message(config: Config, to: str, subject: str, html: str, text: str) -> Envelope:

@@ -146,3 +146,18 @@ def test_openssl_rsa_gives_exactly_dkimpys_signature(tmp_path) -> None:
         fast = dkim.RSASSA_PKCS1_v1_5_sign(digest.copy(), private)
         slow = dkim._publisher_original_rsa_sign(digest.copy(), private)
         assert fast == slow and len(fast) == 256
+
+
+@pytest.mark.parametrize("before", [0, 1, 2, 56, 57, 58, 114, 1000, 5701])
+def test_precomputed_base64_equals_encoding_the_whole_body(before: int) -> None:
+    """The once-per-campaign prefix plus a per-copy tail is exactly base64 of the whole body."""
+    import base64
+
+    from publisher.messages import _Base64Part
+
+    body = "字" * (before // 3) + "x" * (before % 3) + PLACEHOLDER + " footer 頁尾 " + PLACEHOLDER
+    url = "https://blog.example.com/unsubscribe/42.signature-Ab_9"
+    part = _Base64Part("text/plain", body).render(url)
+    encoded = part.split(b"\r\n\r\n", 1)[1]
+    expected = base64.encodebytes(body.replace(PLACEHOLDER, url).encode()).replace(b"\n", b"\r\n")
+    assert encoded == expected
