@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -21,6 +22,7 @@ from publisher.config import Config, SmtpSettings
 from publisher.messages import Envelope
 
 PASSWORD_ENV = "PUBLISHER_SMTP_PASSWORD"
+_DOT_LINE = re.compile(rb"(?m)^\.")
 
 Outcome = Literal["sent", "temporary", "permanent"]
 
@@ -82,6 +84,8 @@ class SmtpConnection:
         if self.smtp is None:
             self.open()
         assert self.smtp is not None
+        if self.smtp.has_extn("pipelining") and not envelope.utf8:
+            return self._pipelined(envelope)
         options = ["SMTPUTF8"] if envelope.utf8 else []
         try:
             refused = self.smtp.sendmail(envelope.sender, [envelope.recipient], envelope.data, mail_options=options)
@@ -102,6 +106,40 @@ class SmtpConnection:
             code, text = refused[envelope.recipient]
             return _classify(code, text)
         return Reply("sent", 250, "OK")
+
+    def _pipelined(self, envelope: Envelope) -> Reply:
+        """MAIL, RCPT and DATA in one write (RFC 2920), then the message: two round trips
+        instead of four, and no dot-stuffing pass over messages that need none."""
+        smtp = self.smtp
+        assert smtp is not None
+        data = envelope.data
+        if data.startswith(b".") or b"\n." in data:
+            data = _DOT_LINE.sub(b"..", data)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        commands = b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (
+            envelope.sender.encode("ascii"),
+            envelope.recipient.encode("ascii"),
+        )
+        try:
+            smtp.send(commands)
+            mail, rcpt, start = smtp.getreply(), smtp.getreply(), smtp.getreply()
+            if start[0] != 354 or mail[0] != 250 or rcpt[0] not in (250, 251):
+                if start[0] == 354:  # an odd server took DATA anyway: end it empty
+                    smtp.send(b".\r\n")
+                    smtp.getreply()
+                smtp.rset()
+                failed = next(r for r in (mail, rcpt, start) if r[0] not in (250, 251, 354))
+                return _classify(*failed)
+            smtp.send(data + b".\r\n")
+            code, text = smtp.getreply()
+        except smtplib.SMTPServerDisconnected as exc:
+            self.close()
+            raise ConnectionLost(str(exc) or "server disconnected") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise ConnectionLost(str(exc)) from None
+        return _classify(code, text)
 
     def close(self) -> None:
         if self.smtp is not None:

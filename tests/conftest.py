@@ -103,8 +103,15 @@ class SmtpRecorder:
         self.temporary: dict[str, int] = {}  # address -> how many 451 replies before accepting
         self.drop_every = 0  # drop the connection instead of answering every Nth DATA
         self.delay = 0.0  # seconds per DATA (a slow relay)
+        self.pipelining = True  # advertise RFC 2920 PIPELINING, as Postfix and most relays do
         self.data_count = 0
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.permanent:

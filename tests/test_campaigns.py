@@ -239,3 +239,19 @@ def test_missing_secret_is_a_clear_error_before_sending(site, smtp_server, monke
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET_KEY is not set"):
         send(config, store)
     assert server.messages == []
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_same_deliveries_with_and_without_pipelining(site, smtp_server, pipelining: bool) -> None:
+    config, store = site
+    server, _ = smtp_server
+    server.pipelining = pipelining
+    subscribe(store, "ok@example.com", "grey@example.com", "gone@example.com")
+    server.temporary["grey@example.com"] = 1
+    server.permanent["gone@example.com"] = "550 5.1.1 no such user"
+    summary = send(config, store)
+    assert Counter(server.recipients()) == {"ok@example.com": 2, "grey@example.com": 2}
+    # The first 550 bounces the address; the second campaign then skips it.
+    assert summary.failed == 1 and store.subscriber("gone@example.com").status == "bounced"
+    bodies = {m["Subject"]: m.get_body(("plain",)).get_content() for m in server.parsed()}
+    assert GROQ in bodies and "取消訂閱" in bodies[GROQ]
