@@ -10,6 +10,7 @@ doesn't matter (`preview`), and the tests check both agree.
 from __future__ import annotations
 
 import binascii
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ def _install_openssl_rsa() -> None:
 
     dkim._publisher_original_rsa_sign = original
     dkim.RSASSA_PKCS1_v1_5_sign = rsa_sign
+    # dkimpy also parses the PEM key (ASN.1, in Python) for every signature: once is enough.
+    dkim.parse_pem_private_key = functools.lru_cache(maxsize=8)(dkim.parse_pem_private_key)
 
 
 def signer_for(config: Config) -> DkimSigner | None:
