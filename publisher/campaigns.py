@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from publisher import messages
+from publisher import messages, outbox
 from publisher import posts as posts_mod
 from publisher.config import Config
 from publisher.errors import PublisherError
@@ -158,14 +158,45 @@ def send_queued(
         left = store.progress(campaign.id)
         todo = left["queued"] + left["sending"] + left["deferred"]
         advance = progress(campaign, todo) if progress else (lambda n: None)
-        factory = messages.MessageFactory(campaign, config, tokens, signer)
-        summary = drain(
-            store, campaign, config, factory, stop=stop, advance=advance, retry_wait=retry_wait, retry_delay=retry_delay
-        )
+        processes = _processes(config, todo)
+        if processes > 1:
+            summary = outbox.drain_in_processes(
+                store,
+                campaign,
+                config,
+                processes,
+                stop=stop,
+                advance=advance,
+                retry_wait=retry_wait,
+                retry_delay=retry_delay,
+            )
+        else:
+            factory = messages.MessageFactory(campaign, config, tokens, signer)
+            summary = drain(
+                store,
+                campaign,
+                config,
+                factory,
+                stop=stop,
+                advance=advance,
+                retry_wait=retry_wait,
+                retry_delay=retry_delay,
+            )
         total.add(summary)
         if stop.is_set():
             break
     return total
+
+
+def _processes(config: Config, messages_to_send: int) -> int:
+    """Several sending processes only when there is enough to share (and a core each)."""
+    import os
+
+    chosen = config.settings.smtp.processes
+    if chosen:  # the operator's choice
+        return max(1, min(chosen, config.settings.smtp.connections, messages_to_send))
+    by_size = max(1, messages_to_send // outbox.MESSAGES_PER_PROCESS)
+    return max(1, min(os.cpu_count() or 1, 8, by_size, config.settings.smtp.connections))
 
 
 def send_test_copy(config: Config, slug: str, to: str) -> messages.Envelope:

@@ -49,7 +49,8 @@ class SmtpSettings:
     security: str = _help("none, starttls or tls (implicit TLS).", "starttls")
     username: str = _help("SMTP AUTH user; the password comes from PUBLISHER_SMTP_PASSWORD.", "")
     timeout: float = _help("Seconds to wait for the server before giving up on a connection.", 30.0)
-    connections: int = _help("SMTP connections used in parallel.", 4)
+    connections: int = _help("SMTP connections used in parallel (in all, shared by the processes).", 4)
+    processes: int = _help("Sending processes for large campaigns; 0 = one per CPU core.", 0)
     rate_limit: str = _help('Most messages sent, e.g. "10/s", "500/m" or "2000/h"; empty for no limit.', "")
     helo: str = _help("Name to announce in EHLO (default: this machine's name).", "")
 
@@ -213,6 +214,8 @@ def resolve(settings: Settings, path: Path) -> Config:
         raise err("smtp.port", f"{smtp.port} is not a TCP port")
     if smtp.connections < 1:
         raise err("smtp.connections", "must be at least 1")
+    if smtp.processes < 0:
+        raise err("smtp.processes", "must be 0 (one per CPU core) or more")
     if smtp.timeout <= 0:
         raise err("smtp.timeout", "must be a positive number of seconds")
     try:

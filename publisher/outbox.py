@@ -10,6 +10,8 @@ RECORD_EVERY and RECORD_SECONDS).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import queue
 import random
 import threading
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from publisher.config import Config, rate_limit
 from publisher.messages import MessageFactory
@@ -30,6 +33,7 @@ RECORD_SECONDS = 0.25  # ...and at least this often
 LEASE = timedelta(minutes=10)
 MAX_BACKOFF = 6 * 3600.0
 CONNECT_FAILURES_TO_GIVE_UP = 3  # consecutive, per connection, before the run stops
+MESSAGES_PER_PROCESS = 2000  # below this, one more sending process isn't worth starting
 
 
 class SendError(Exception):
@@ -217,3 +221,109 @@ def _outcome(item: OutboxItem, reply: Reply, retry_delay: float, max_attempts: i
 def _count(summary: SendSummary, result: Delivery) -> None:
     if result.status in ("sent", "deferred", "failed", "skipped"):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
+
+
+def drain_in_processes(
+    store: Store,
+    campaign: Campaign,
+    config: Config,
+    processes: int,
+    *,
+    stop: threading.Event,
+    advance: Advance = lambda n: None,
+    retry_wait: float = 0.0,
+    retry_delay: float = 60.0,
+) -> SendSummary:
+    """`drain` in several forked processes sharing the campaign through the outbox leases:
+    Python builds, signs and sends on one core per process. Each child holds
+    connections/processes SMTP sessions; they die with this process, whatever kills it."""
+    import dataclasses
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    events = ctx.Queue()
+    halt = ctx.Event()
+    share = max(1, config.settings.smtp.connections // processes)
+    settings = dataclasses.replace(config.settings, smtp=dataclasses.replace(config.settings.smtp, connections=share))
+    child_config = dataclasses.replace(config, settings=settings)
+    args = (store, campaign, child_config, halt, events, retry_wait, retry_delay)
+    children = [ctx.Process(target=_child, args=args, name=f"send-{i}", daemon=True) for i in range(processes)]
+    for child in children:
+        child.start()
+    total, errors, finished = SendSummary(), [], 0
+    try:
+        while finished < len(children):
+            if stop.is_set():
+                halt.set()
+            try:
+                kind, value = events.get(timeout=0.1)
+            except queue.Empty:
+                if not any(c.is_alive() for c in children) and events.empty():
+                    break
+                continue
+            if kind == "sent":
+                advance(value)
+            elif kind == "done":
+                total.add(SendSummary(**value))
+                finished += 1
+            elif kind == "error":
+                errors.append(value)
+                finished += 1
+    except BaseException:  # Ctrl-C here: the children park their work and stop
+        halt.set()
+        raise
+    finally:
+        if stop.is_set() or errors:
+            halt.set()
+        for child in children:
+            child.join(timeout=max(10.0, config.settings.smtp.timeout + 5))
+            if child.is_alive():
+                child.kill()
+    total.bounced = store.mark_bounced(config.settings.newsletter.bounce_limit)
+    store.finish_if_done(campaign.id)
+    total.stopped = stop.is_set()
+    if errors:
+        raise SendError(errors[0])
+    return total
+
+
+def _child(
+    store: Store, campaign: Campaign, config: Config, halt: Any, events: Any, retry_wait: float, retry_delay: float
+) -> None:
+    import signal
+
+    from publisher.messages import MessageFactory, signer_for
+    from publisher.subscriptions import Tokens, secret_key
+
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us via `halt`
+    store.engine.dispose(close=False)  # never touch the parent's pooled connections
+    mine = Store(store.url)
+    sent = [0, time.monotonic()]
+
+    def advance(n: int) -> None:
+        sent[0] += n
+        if sent[0] >= 100 or time.monotonic() - sent[1] > 0.2:
+            events.put(("sent", sent[0]))
+            sent[0], sent[1] = 0, time.monotonic()
+
+    try:
+        factory = MessageFactory(campaign, config, Tokens(secret_key()), signer_for(config))
+        summary = drain(
+            mine, campaign, config, factory, stop=halt, advance=advance, retry_wait=retry_wait, retry_delay=retry_delay
+        )
+        events.put(("sent", sent[0]))
+        events.put(("done", dataclasses.asdict(summary)))
+    except Exception as exc:
+        events.put(("error", str(exc)))
+    finally:
+        mine.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: if the parent dies (even by SIGKILL), so does this child; nothing orphaned keeps sending."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError):  # not Linux: the parent's `halt` still stops us
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

@@ -65,3 +65,44 @@ def test_backoff_grows_and_is_bounded() -> None:
     assert 48 <= delays[0] <= 72
     assert all(b > a for a, b in itertools.pairwise(delays[:4]))
     assert max(delays) <= 6 * 3600 * 1.2
+
+
+def test_several_sending_processes_share_a_campaign(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter_site(data=[SAMPLE], smtp={"processes": 3, "connections": 6})
+    store = campaigns.open_store(config)
+    emails = [f"p{i}@example.com" for i in range(300)]
+    store.add_subscribers([{"email": e, "name": "", "status": "confirmed"} for e in emails], resubscribe=False)
+    plan = campaigns.plan_send(config, store, backfill=True)
+    campaigns.create_campaigns(config, store, plan)
+    seen = []
+    summary = campaigns.send_queued(config, store, retry_wait=0, progress=lambda c, n: seen.append)
+    assert summary.sent == 300
+    assert Counter(server.recipients()) == dict.fromkeys(emails, 1)
+    (campaign,) = store.all_campaigns()
+    assert campaign.status == "done" and store.progress(campaign.id)["sent"] == 300
+
+
+def test_killed_multiprocess_send_resumes(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter_site(data=[SAMPLE], smtp={"processes": 2, "connections": 4})
+    store = campaigns.open_store(config)
+    emails = [f"m{i}@example.com" for i in range(600)]
+    store.add_subscribers([{"email": e, "name": "", "status": "confirmed"} for e in emails], resubscribe=False)
+    server.delay = 0.004
+    first = run_send(config, "--backfill")
+    deadline = time.monotonic() + 60
+    while len(server.messages) < 150 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    time.sleep(0.5)  # the children die with their parent (PR_SET_PDEATHSIG)
+    received_before = len(server.messages)
+    time.sleep(0.3)
+    assert len(server.messages) == received_before, "orphaned children kept sending"
+    second = run_send(config)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err.decode()
+    got = Counter(server.recipients())
+    assert set(got) == set(emails)
+    assert sum(n - 1 for n in got.values()) <= 2 * (RECORD_EVERY + config.settings.smtp.connections)
