@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean catalogs
+.PHONY: run test lint bench bench-send clean catalogs
 
 $(BIN)/publisher: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(BIN)/publisher
 
 bench: $(BIN)/publisher
 	$(BIN)/python bench/build.py --publisher-cmd $(BIN)/publisher
+
+# Mail one post to 100,000 subscribers through a local smtp-sink; needs postfix's smtp-sink/smtp-source
+# (the script prints how to get them). BENCH_SEND_ARGS=--quick for 10,000.
+bench-send: $(BIN)/publisher
+	$(BIN)/python bench/send.py --publisher-cmd $(BIN)/publisher $(BENCH_SEND_ARGS)
 
 clean:
 	rm -rf public .publisher-cache
