@@ -184,3 +184,14 @@ def test_unsubscribed_subscriber_gets_nothing_from_the_daemon(daemon_site, smtp_
     time.sleep(0.5)
     assert sorted(server.recipients()) == ["r0@example.com", "r2@example.com"]
     assert subscriptions.normalize_email("R1@example.com") not in server.recipients()
+
+
+def test_expired_post_leaves_the_feeds_when_it_expires(daemon_site) -> None:
+    config, _, run = daemon_site
+    daemon = run()
+    wait_for(lambda: "Groq" in feed(config) and "event=start" in _log_so_far(daemon), what="the first build")
+    until = datetime.now(UTC) + timedelta(seconds=4)
+    (config.content_dir / "posts/brief.md").write_text(post_text(title="Here briefly", expiryDate=until.isoformat()))
+    wait_for(lambda: "Here briefly" in feed(config), what="the post")
+    wait_for(lambda: "Here briefly" not in feed(config), timeout=15, what="the expiry")
+    assert datetime.now(UTC) >= until
