@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from publisher import subscriptions
 from publisher.config import Config, rate_limit
+from publisher.errors import ConfigError
 from publisher.store import Store
 
 log = logging.getLogger("publisher.web")
@@ -113,6 +114,11 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
     from publisher.rendering import Renderer
 
     messages.require_sending_config(config)
+    if not config.settings.server.public_url:
+        raise ConfigError(
+            f"{config.path}: 'server.public_url' is required to serve (the base of the confirmation links), "
+            'e.g. "https://example.com/"'
+        )
     secret = subscriptions.secret_key()
     tokens = subscriptions.Tokens(secret)
     csrf = URLSafeTimedSerializer(secret, salt="publisher.csrf")
