@@ -351,8 +351,9 @@ def _run_send(config: Config, store, retry_wait: float) -> None:
     )
     for campaign in store.campaigns_to_send():
         left = store.progress(campaign.id)
+        leased = f", {left['sending']} being sent by another process" if left["sending"] else ""
         click.echo(
-            f"campaign {campaign.id} not finished: {left['deferred']} deferred, {left['queued']} queued; "
+            f"campaign {campaign.id} not finished: {left['deferred']} deferred, {left['queued']} queued{leased}; "
             "run `publisher send` again later"
         )
 

@@ -365,26 +365,36 @@ class Store:
 
     def count_recipients(self, terms: Iterable[str]) -> int:
         with self.tx() as conn:
-            return sum(1 for _ in self._recipients(conn, terms))
+            everything = conn.execute(
+                sa.select(sa.func.count()).where(subscribers.c.status == "confirmed", subscribers.c.topics == "")
+            ).scalar()
+            return everything + sum(1 for _ in self._topic_recipients(conn, terms))
 
-    def _recipients(self, conn: Connection, terms: Iterable[str]) -> Iterator[int]:
-        """Confirmed subscribers who want these terms (no topics = everything)."""
+    def _topic_recipients(self, conn: Connection, terms: Iterable[str]) -> Iterator[int]:
+        """Confirmed subscribers with topics who want one of these terms (case-insensitive)."""
         wanted = {t.casefold() for t in terms}
-        q = sa.select(subscribers.c.id, subscribers.c.topics).where(subscribers.c.status == "confirmed")
-        for sid, topics in conn.execute(q):
-            mine = {t.casefold() for t in topics.split("\n") if t}
-            if not mine or mine & wanted:
+        q = sa.select(subscribers.c.id, subscribers.c.topics).where(
+            subscribers.c.status == "confirmed", subscribers.c.topics != ""
+        )
+        for sid, topics in conn.execute(q).all():
+            if {t.casefold() for t in topics.split("\n") if t} & wanted:
                 yield sid
 
     def _enqueue(self, conn: Connection, cid: int, terms: Sequence[str]) -> None:
-        rows = []
-        for sid in list(self._recipients(conn, terms)):
-            rows.append({"campaign_id": cid, "subscriber_id": sid, "status": "queued", "attempts": 0, "last_reply": ""})
-            if len(rows) >= 5000:
-                conn.execute(outbox.insert(), rows)
-                rows = []
-        if rows:
-            conn.execute(outbox.insert(), rows)
+        """One queued outbox row per recipient. Subscribers without topics (nearly all) are
+        copied by the database itself, so a million of them cost no memory here."""
+        everyone = sa.select(
+            sa.literal(cid), subscribers.c.id, sa.literal("queued"), sa.literal(0), sa.literal("")
+        ).where(subscribers.c.status == "confirmed", subscribers.c.topics == "")
+        conn.execute(
+            outbox.insert().from_select(["campaign_id", "subscriber_id", "status", "attempts", "last_reply"], everyone)
+        )
+        rows = [
+            {"campaign_id": cid, "subscriber_id": sid, "status": "queued", "attempts": 0, "last_reply": ""}
+            for sid in self._topic_recipients(conn, terms)
+        ]
+        for chunk in _chunks(rows, 5000):
+            conn.execute(outbox.insert(), list(chunk))
 
     def campaign(self, cid: int) -> Campaign:
         with self.tx() as conn:
@@ -620,7 +630,12 @@ def _dead_here(owner: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    # A killed process nobody has reaped yet (a zombie) still answers kill(0): it's dead too.
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
 
 
 def _subscriber_values(row: dict[str, Any], stamp: datetime) -> dict[str, Any]:
