@@ -195,6 +195,8 @@ class MessageFactory:
         self.text_part = _Base64Part("text/plain", campaign.text)
         self.html_part = _Base64Part("text/html", campaign.html)
         self._date = ("", 0)
+        self._nonce = secrets.token_hex(6) + "."
+        self._sequence = 0
 
     def unsubscribe_url(self, subscriber_id: int) -> str:
         return self.unsubscribe_base + self.tokens.unsubscribe(subscriber_id)
@@ -208,7 +210,10 @@ class MessageFactory:
         head = bytearray(self.fixed)
         head += _header("To", formataddr((clean_line(name), recipient), charset="utf-8"))
         head += f"Date: {self._now()}\r\n".encode()
-        head += f"Message-ID: <{self.campaign.id}.{subscriber_id}.{secrets.token_hex(6)}@{self.domain}>\r\n".encode()
+        self._sequence += 1  # unique per copy and per factory; no system call per message
+        head += (
+            f"Message-ID: <{self.campaign.id}.{subscriber_id}.{self._nonce}{self._sequence}@{self.domain}>\r\n".encode()
+        )
         head += _header("List-Unsubscribe", unsubscribe)
         b = self.boundary.encode()
         data = (

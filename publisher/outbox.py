@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import queue
 import random
 import threading
@@ -248,8 +249,14 @@ def drain_in_processes(
     child_config = dataclasses.replace(config, settings=settings)
     args = (store, campaign, child_config, halt, events, retry_wait, retry_delay)
     children = [ctx.Process(target=_child, args=args, name=f"send-{i}", daemon=True) for i in range(processes)]
-    for child in children:
-        child.start()
+    started = time.monotonic()
+    gc.collect()
+    gc.freeze()  # a collection in a child would otherwise un-share every page it inherited
+    try:
+        for child in children:
+            child.start()
+    finally:
+        gc.unfreeze()
     total, errors, finished = SendSummary(), [], 0
     try:
         while finished < len(children):
@@ -282,6 +289,7 @@ def drain_in_processes(
     total.bounced = store.mark_bounced(config.settings.newsletter.bounce_limit)
     store.finish_if_done(campaign.id)
     total.stopped = stop.is_set()
+    total.seconds = time.monotonic() - started  # wall time, not the children's summed times
     if errors:
         raise SendError(errors[0])
     return total
