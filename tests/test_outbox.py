@@ -27,6 +27,16 @@ def run_send(config, *args: str) -> subprocess.Popen:
     )
 
 
+def kill_midway(config, server, after: int = 150) -> None:  # noqa: ANN001
+    """Start `publisher send`, SIGKILL it once the relay has accepted `after` messages."""
+    first = run_send(config, "--backfill")
+    deadline = time.monotonic() + 60
+    while len(server.messages) < after and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+
+
 def test_send_killed_midway_resumes_without_losing_anyone(newsletter_site, smtp_server) -> None:
     server, _ = smtp_server
     config = newsletter_site(data=[SAMPLE])
@@ -38,12 +48,7 @@ def test_send_killed_midway_resumes_without_losing_anyone(newsletter_site, smtp_
     )
     server.delay = 0.004  # a slow relay, so the kill lands mid-campaign
 
-    first = run_send(config, "--backfill")
-    deadline = time.monotonic() + 60
-    while len(server.messages) < 150 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_midway(config, server)
     received_before = len(server.messages)
     assert 0 < received_before < len(emails), "the kill must land mid-campaign"
 
@@ -90,12 +95,7 @@ def test_killed_multiprocess_send_resumes(newsletter_site, smtp_server) -> None:
     emails = [f"m{i}@example.com" for i in range(600)]
     store.add_subscribers([{"email": e, "name": "", "status": "confirmed"} for e in emails], resubscribe=False)
     server.delay = 0.004
-    first = run_send(config, "--backfill")
-    deadline = time.monotonic() + 60
-    while len(server.messages) < 150 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    kill_midway(config, server)
     time.sleep(0.5)  # the children die with their parent (PR_SET_PDEATHSIG)
     received_before = len(server.messages)
     time.sleep(0.3)
