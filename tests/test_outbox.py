@@ -27,7 +27,7 @@ def run_send(config, *args: str) -> subprocess.Popen:
     )
 
 
-def kill_midway(config, server, after: int = 150) -> None:  # noqa: ANN001
+def kill_midway(config, server, after: int = 150) -> None:
     """Start `publisher send`, SIGKILL it once the relay has accepted `after` messages."""
     first = run_send(config, "--backfill")
     deadline = time.monotonic() + 60
