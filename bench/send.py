@@ -5,9 +5,12 @@ One sample post is mailed to N confirmed subscribers through a real ``publisher 
 127.0.0.1 (it accepts and discards every message).  ``smtp-source`` sends the same number of
 messages of the same size to the same sink as the reference: 10 sessions and 1 session, each
 reusing its connection (``-d``) like publisher does, plus 10 sessions that reconnect for each
-message.  Wall time and the child's peak RSS and CPU time (``os.wait4``) are reported, with
-the publisher/smtp-source throughput ratio and the targets.  Every run is checked: the sink's
-message counter must grow by exactly N, and ``publisher status`` must show N/N sent.
+message.  Reported for each run: wall time, messages/s, peak memory (the summed PSS of the
+command's whole process tree, sampled 5 times a second, since publisher may fork senders),
+CPU time (``os.wait4``: the command and its children), and how much of the machine's CPU other
+guests of the host (steal) and other programs took meanwhile, since either skews the figures;
+then the publisher/smtp-source throughput ratio and the targets.  Every run is checked: the
+sink's message counter must grow by exactly N, and ``publisher status`` must show N/N sent.
 
 Run from the repository root, with the interpreter that can import ``publisher``::
 
