@@ -238,7 +238,6 @@ def drain_in_processes(
     """`drain` in several forked processes sharing the campaign through the outbox leases:
     Python builds, signs and sends on one core per process. Each child holds
     connections/processes SMTP sessions; they die with this process, whatever kills it."""
-    import dataclasses
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
@@ -286,7 +285,9 @@ def drain_in_processes(
             child.join(timeout=max(10.0, config.settings.smtp.timeout + 5))
             if child.is_alive():
                 child.kill()
-    total.bounced = store.mark_bounced(config.settings.newsletter.bounce_limit)
+    # The children marked their own bounces (counted in their summaries); this catches a child
+    # that was killed before it could.
+    total.bounced += store.mark_bounced(config.settings.newsletter.bounce_limit)
     store.finish_if_done(campaign.id)
     total.stopped = stop.is_set()
     total.seconds = time.monotonic() - started  # wall time, not the children's summed times

@@ -77,12 +77,16 @@ def test_several_sending_processes_share_a_campaign(newsletter_site, smtp_server
     config = newsletter_site(data=[SAMPLE], smtp={"processes": 3, "connections": 6})
     store = campaigns.open_store(config)
     emails = [f"p{i}@example.com" for i in range(300)]
-    store.add_subscribers([{"email": e, "name": "", "status": "confirmed"} for e in emails], resubscribe=False)
+    rows = [{"email": e, "name": "", "status": "confirmed"} for e in [*emails, "nobody@example.com"]]
+    store.add_subscribers(rows, resubscribe=False)
+    server.permanent["nobody@example.com"] = "550 5.1.1 no such user"
     plan = campaigns.plan_send(config, store, backfill=True)
     campaigns.create_campaigns(config, store, plan)
     seen = []
     summary = campaigns.send_queued(config, store, retry_wait=0, progress=lambda c, n: seen.append)
-    assert summary.sent == 300
+    assert summary.sent == 300 and summary.failed == 1
+    assert summary.bounced == 1  # counted by the child that saw the 550
+    assert store.subscriber("nobody@example.com").status == "bounced"
     assert Counter(server.recipients()) == dict.fromkeys(emails, 1)
     (campaign,) = store.all_campaigns()
     assert campaign.status == "done" and store.progress(campaign.id)["sent"] == 300
