@@ -113,6 +113,25 @@ def create_campaigns(config: Config, store: Store, plan: SendPlan) -> list[Campa
     return created
 
 
+def dry_run(config: Config, store: Store, plan: SendPlan) -> list[tuple[str, int, int]]:
+    """Render every campaign and every copy the plan would send, send and record nothing:
+    (subject, recipients, bytes) per campaign."""
+    renderer = Renderer(config)
+    tokens = Tokens(secret_key())
+    signer = messages.signer_for(config)
+    groups = [plan.posts] if plan.digest else [[p] for p in plan.posts]
+    report = []
+    for group in groups:
+        campaign = render_campaign(config, renderer, group)
+        factory = messages.MessageFactory(campaign, config, tokens, signer)
+        count = size = 0
+        for sid, email, name in store.iter_recipients(campaign.terms):
+            size += len(factory.build(sid, email, name).data)
+            count += 1
+        report.append((campaign.subject, count, size))
+    return report
+
+
 def render_campaign(config: Config, renderer: Renderer, group: list[Post]) -> Campaign:
     bodies = [(post, _body(config, post)) for post in group]
     if len(group) == 1:
@@ -204,7 +223,6 @@ def send_test_copy(config: Config, slug: str, to: str) -> messages.Envelope:
     from publisher.subscriptions import normalize_email
     from publisher.transport import send_one
 
-    messages.require_sending_config(config)
     envelope = _sample(config, slug, normalize_email(to))
     reply = send_one(config.settings.smtp, envelope)
     if reply.outcome != "sent":

@@ -298,24 +298,10 @@ def _describe_plan(plan) -> None:
 
 
 def _dry_run(config: Config, store, plan) -> None:
-    from publisher import campaigns, messages, subscriptions
-    from publisher.rendering import Renderer
+    from publisher import campaigns
 
-    renderer = Renderer(config)
-    tokens = subscriptions.Tokens(subscriptions.secret_key())
-    groups = [plan.posts] if plan.digest else [[p] for p in plan.posts]
-    subs = [s for s in store.iter_subscribers("confirmed")]
-    for group in groups:
-        campaign = campaigns.render_campaign(config, renderer, group)
-        factory = messages.MessageFactory(campaign, config, tokens, messages.signer_for(config))
-        wanted = {t.casefold() for t in campaign.terms}
-        size = count = 0
-        for sub in subs:
-            mine = {t.casefold() for t in sub.topics}
-            if not mine or mine & wanted:
-                size += len(factory.build(sub.id, sub.email, sub.name).data)
-                count += 1
-        click.echo(f"would send {campaign.subject!r} to {count} subscriber(s), {size / 1e6:.1f} MB in all")
+    for subject, count, size in campaigns.dry_run(config, store, plan):
+        click.echo(f"would send {subject!r} to {count} subscriber(s), {size / 1e6:.1f} MB in all")
 
 
 def _run_send(config: Config, store, retry_wait: float) -> None:

@@ -372,6 +372,21 @@ class Store:
             ).scalar()
             return everything + sum(1 for _ in self._topic_recipients(conn, terms))
 
+    def iter_recipients(self, terms: Iterable[str]) -> Iterator[tuple[int, str, str]]:
+        """(id, email, name) of every subscriber a campaign with these terms goes to, streamed:
+        the same rule `create_campaign` applies."""
+        terms = list(terms)
+        with self.engine.connect() as conn:
+            chosen = set(self._topic_recipients(conn, terms))
+            q = (
+                sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.topics)
+                .where(subscribers.c.status == "confirmed")
+                .order_by(subscribers.c.id)
+            )
+            for sid, email, name, topics in conn.execution_options(yield_per=1000).execute(q):
+                if not topics or sid in chosen:
+                    yield sid, email, name
+
     def _topic_recipients(self, conn: Connection, terms: Iterable[str]) -> Iterator[int]:
         """Confirmed subscribers with topics who want one of these terms (case-insensitive)."""
         wanted = {t.casefold() for t in terms}

@@ -150,6 +150,7 @@ def test_first_send_explains_skipped_archive(newsletter_site, smtp_server) -> No
 def test_dry_run_sends_and_records_nothing(newsletter_site, smtp_server) -> None:
     server, _ = smtp_server
     config = newsletter(newsletter_site, "a@example.com", "b@example.com")
+    assert run(config, "subscribers", "add", "other@example.com", "--topic", "美國經濟").exit_code == 0
     result = run(config, "send", "--backfill", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "would send 'Groq" in result.output and "to 2 subscriber(s)" in result.output
