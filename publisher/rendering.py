@@ -86,16 +86,24 @@ class Renderer:
     def render_post(self, post: Post, body: str) -> RenderedPost:
         """The feed item: the post body through `feed_item.html`, plus its summary."""
         html = self.markdown_html(body, post.url)
-        if post.description:
-            summary = post.description
-        elif MORE in body:
-            summary = text_summary(self.markdown_html(body.split(MORE, 1)[0], post.url), 10**9)
-        else:
-            summary = text_summary(html, self.config.summary_length)
+        summary, _ = self.teaser(post, body, html)
         from markupsafe import Markup
 
         item = self.render("feed_item.html", post=post, content=Markup(html), summary=summary, site=self.site())
         return RenderedPost(post=post, html=item, summary=summary)
+
+    def teaser(self, post: Post, body: str, html: str) -> tuple[str, str]:
+        """A post's summary as (plain text, HTML): its description, else what comes before
+        <!--more-->, else the opening prose cut at `summary_length`. `html` is the rendered body."""
+        from html import escape
+
+        if post.description:
+            return post.description, f"<p>{escape(post.description)}</p>"
+        if MORE in body:
+            before = self.markdown_html(body.split(MORE, 1)[0], post.url)
+            return text_summary(before, 10**9), before
+        text = text_summary(html, self.config.summary_length)
+        return text, f"<p>{escape(text)}</p>"
 
     def email(self, posts: list[tuple[Post, str]], subject: str, unsubscribe_url: str) -> tuple[str, str]:
         """The newsletter's HTML (CSS inlined) and plain-text bodies for one or more posts.
@@ -108,7 +116,9 @@ class Renderer:
         full = self.config.settings.newsletter.full_content
         items = []
         for post, body in posts:
-            html = self.markdown_html(body, post.url) if full else _summary_html(post, body, self)
+            html = self.markdown_html(body, post.url)
+            if not full:
+                html = self.teaser(post, body, html)[1]
             items.append(
                 {
                     "title": post.title,
@@ -273,14 +283,3 @@ def _markup(html: str) -> Any:
     from markupsafe import Markup
 
     return Markup(html)
-
-
-def _summary_html(post: Post, body: str, renderer: Renderer) -> str:
-    """Summary mode: the description, or the text before <!--more-->, or the opening paragraphs."""
-    from html import escape
-
-    if post.description:
-        return f"<p>{escape(post.description)}</p>"
-    if MORE in body:
-        return renderer.markdown_html(body.split(MORE, 1)[0], post.url)
-    return f"<p>{escape(text_summary(renderer.markdown_html(body, post.url), renderer.config.summary_length))}</p>"

@@ -255,3 +255,18 @@ def test_same_deliveries_with_and_without_pipelining(site, smtp_server, pipelini
     assert summary.failed == 1 and store.subscriber("gone@example.com").status == "bounced"
     bodies = {m["Subject"]: m.get_body(("plain",)).get_content() for m in server.parsed()}
     assert GROQ in bodies and "取消訂閱" in bodies[GROQ]
+
+
+def test_summary_mode_mails_the_description_and_a_read_more_link(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter_site(data=SAMPLES[:1], newsletter={"full_content": False})
+    store = campaigns.open_store(config)
+    subscribe(store, "brief@example.com")
+    send(config, store)
+    (msg,) = server.parsed()
+    html = msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content()
+    assert "為什麼 NVIDIA 願意與潛在競爭對手 Groq 合作？" in html  # the description
+    assert "LLM 的兩張面孔" not in html and "LLM 的兩張面孔" not in text  # not the body
+    url = "https://blog.example.com/posts/2026-01-05-groq-nvidia-prefill-decode/"
+    assert "閱讀全文" in html and f"閱讀全文: {url}" in text
