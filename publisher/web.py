@@ -127,7 +127,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
     server = config.settings.server
     per_second = rate_limit(server.subscribe_rate) or 1.0
     limiter = PerClientLimit(per_second, burst=float(server.subscribe_rate.split("/")[0]))  # "10/h": 10 at once
-    topics = _topics(config)
+    topics = _Topics(config)
     send_mail = mailer or _smtp_mailer(config)
 
     def page(title: str, message: str, status: int = 200) -> HTMLResponse:
@@ -143,7 +143,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
             site=renderer.site(),
             title=gettext("Subscribe to %(site)s", site=config.settings.title),
             csrf=csrf.dumps(nonce),
-            topics=topics,
+            topics=topics.names(),
             error=error,
             values=values or {"email": "", "name": "", "topics": ()},
         )
@@ -166,7 +166,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
         values = {
             "email": str(data.get("email", ""))[:320],
             "name": str(data.get("name", ""))[:200],
-            "topics": tuple(str(t) for t in data.getlist("topics") if str(t) in topics),
+            "topics": tuple(str(t) for t in data.getlist("topics") if str(t) in topics.names()),
         }
         try:
             nonce = csrf.loads(str(data.get("csrf", "")), max_age=CSRF_MAX_AGE)
@@ -276,16 +276,27 @@ def _smtp_mailer(config: Config) -> Callable[[Any], None]:
     return send
 
 
-def _topics(config: Config) -> list[str]:
-    """Tags and categories of the published posts: what a subscriber may choose from."""
-    from publisher.publishing import current_site
+class _Topics:
+    """Tags and categories of the published posts, what a subscriber may choose from; read
+    again at most once a minute, so posts published while the server runs show up."""
 
-    site = current_site(config)
-    names: dict[str, None] = {}
-    for entry in site.published_index():
-        for term in (*entry.categories, *entry.tags):
-            names.setdefault(term, None)
-    return sorted(names)
+    TTL = 60.0
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.cached: list[str] = []
+        self.read_at = -self.TTL
+        self.lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        from publisher.publishing import current_site
+
+        with self.lock:
+            if time.monotonic() - self.read_at >= self.TTL:
+                site = current_site(self.config)
+                terms = dict.fromkeys(t for e in site.published_index() for t in (*e.categories, *e.tags))
+                self.cached, self.read_at = sorted(terms), time.monotonic()
+            return self.cached
 
 
 def serve(config: Config, *, install_signal_handlers: bool = True) -> Any:

@@ -134,3 +134,17 @@ def test_feeds_are_served_with_conditional_get(web) -> None:
         assert client.get("index.xml", headers={"if-modified-since": modified}).status_code == 304
         assert client.get("tags/groq/index.xml").status_code == 200
         assert client.get("healthz").text == "ok"
+
+
+def test_topics_follow_new_posts(web) -> None:
+    from publisher.publishing import build
+    from publisher.web import _Topics
+    from tests.conftest import post_text
+
+    _base, config, _ = web()
+    topics = _Topics(config)
+    assert "Brand-new tag" not in topics.names()
+    (config.content_dir / "posts/new.md").write_text(post_text(tags=["Brand-new tag"]), encoding="utf-8")
+    build(config)
+    topics.read_at -= _Topics.TTL  # a minute later
+    assert "Brand-new tag" in topics.names()
