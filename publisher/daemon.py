@@ -13,6 +13,7 @@ in the job store):
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -48,6 +49,7 @@ class Daemon:
         self.stop = threading.Event()
         self.lock = threading.Lock()  # one cycle at a time
         self.first_change: float | None = None
+        self.changed_paths: set[str] = set()  # named by file events since the last cycle
         self.newsletter = bool(config.settings.newsletter.sender and config.settings.newsletter.unsubscribe_url)
         self.auto_send = self.newsletter and config.settings.newsletter.auto_send
         self.store: Any = None
@@ -112,6 +114,7 @@ class Daemon:
     # -- triggers --------------------------------------------------------------------------
     def changed(self, path: str) -> None:
         """A file event: (re)arm the cycle for when things have been still for a while."""
+        self.changed_paths.add(path)
         if self.first_change is None:
             self.first_change = time.monotonic()
         delay = self.config.settings.daemon.debounce_seconds
@@ -134,6 +137,7 @@ class Daemon:
             if reason == "change" and self._unsettled():
                 return
             self.first_change = None
+            self.changed_paths.clear()
             started = time.monotonic()
             try:
                 report = build(self.config)
@@ -160,15 +164,24 @@ class Daemon:
             self.scheduler.add_job(self.send, id="send", replace_existing=True)
 
     def _unsettled(self) -> bool:
-        """True (and the cycle re-armed) while some content file changed too recently."""
-        from publisher.posts import discover
-
+        """True (and the cycle re-armed) while a changed file was modified too recently."""
         window = self.config.settings.daemon.debounce_seconds
-        sources, _ = discover(self.config.content_dir)
-        newest = max((s.mtime_ns for s in sources), default=0) / 1e9
+        newest = 0.0
+        for path in list(self.changed_paths):
+            try:
+                newest = max(newest, os.stat(path).st_mtime)
+            except OSError:
+                continue  # deleted or renamed away: nothing to wait for
         waited = time.monotonic() - (self.first_change or time.monotonic())
         if time.time() - newest < window and waited < MAX_DEBOUNCE_WAIT:
-            self.changed("(still changing)")
+            self.scheduler.add_job(
+                self.cycle,
+                "date",
+                run_date=datetime.now(UTC) + timedelta(seconds=window),
+                id="cycle",
+                args=["change"],
+                replace_existing=True,
+            )
             return True
         return False
 

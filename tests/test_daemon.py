@@ -195,3 +195,18 @@ def test_expired_post_leaves_the_feeds_when_it_expires(daemon_site) -> None:
     wait_for(lambda: "Here briefly" in feed(config), what="the post")
     wait_for(lambda: "Here briefly" not in feed(config), timeout=15, what="the expiry")
     assert datetime.now(UTC) >= until
+
+
+def test_a_file_still_being_written_is_not_read_half_way(daemon_site) -> None:
+    config, _, run = daemon_site
+    daemon = run()
+    wait_for(lambda: "Groq" in feed(config) and "event=start" in _log_so_far(daemon), what="the first build")
+    text = post_text(title="Written slowly")
+    path = config.content_dir / "posts/slow.md"
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(0, len(text), 12):  # a chunk every 0.15 s, under the 0.3 s debounce
+            f.write(text[i : i + 12])
+            f.flush()
+            time.sleep(0.15)
+    wait_for(lambda: "Written slowly" in feed(config), what="the post")
+    assert "event=rejected" not in _log_so_far(daemon)  # never parsed while incomplete
