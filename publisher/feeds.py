@@ -35,15 +35,23 @@ def render_feeds(
     self_urls = {fmt: urls.absolute(config.base_url, p) for fmt, p in paths.items()}
     updated = max((i.post.lastmod for i in items), default=EPOCH)
     hubs = list(hubs or config.settings.websub_hubs)
+    # One generator for both XML formats: the entries are the costly part, and they are the
+    # same; only the feed's own links differ (feedgen writes the last link() as RSS <link>).
+    fg = _feed(spec, items, config, updated, hubs)
     out = {}
     for fmt in ("rss", "atom"):
-        fg = _feed(spec, items, config, self_urls[fmt], fmt, updated, hubs)
+        links = [{"href": self_urls[fmt], "rel": "self", "type": FEED_TYPES[fmt]}]
+        if fmt == "atom":
+            links += [{"href": hub, "rel": "hub"} for hub in hubs]
+        links.append({"href": spec.page_url, "rel": "alternate", "type": "text/html"})
+        fg.link(links, replace=True)
         out[paths[fmt]] = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
     out[paths["json"]] = _json_feed(spec, items, config, self_urls["json"], hubs)
     return out
 
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+FEED_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
 
 
 class _HubLinks(BaseExtension):
@@ -77,25 +85,18 @@ def _feed(
     spec: FeedSpec,
     items: Sequence[RenderedPost],
     config: Config,
-    self_url: str,
-    fmt: str,
     updated: datetime,
     hubs: list[str],
 ) -> FeedGenerator:
+    """Everything but the feed's links, which render_feeds sets per format."""
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
-    if hubs and fmt == "rss":
+    if hubs:  # RSS only: in Atom, hub links come from link() itself
         fg.register_extension("websub", _HubLinks, atom=False, rss=True)
         fg.websub.hubs = hubs
     fg.id(spec.page_url)
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
-    # The self link goes first: feedgen's RSS <link> is whichever link() came last.
-    fg.link(href=self_url, rel="self", type="application/rss+xml" if fmt == "rss" else "application/atom+xml")
-    if fmt == "atom":
-        for hub in hubs:
-            fg.link(href=hub, rel="hub")
-    fg.link(href=spec.page_url, rel="alternate", type="text/html")
     fg.language(config.settings.language)
     fg.author(_author(config))
     fg.generator("publisher", version=__version__, uri=GENERATOR_URI)
@@ -117,8 +118,9 @@ def _feed(
             fe.author([{"name": a} for a in post.authors])
             for name in post.authors:
                 fe.dc.dc_creator(name)
-        for term in (*post.categories, *post.tags):
-            fe.category(term=term, label=term)
+        terms = (*post.categories, *post.tags)
+        if terms:  # one call: feedgen rebuilds its RSS list from all categories on each
+            fe.category([{"term": term, "label": term} for term in terms])
     return fg
 
 

@@ -119,9 +119,14 @@ def current_site(config: Config, now: datetime | None = None) -> Site:
 
 
 def load_site(
-    config: Config, cache: BuildCache | None = None, now: datetime | None = None, progress: Progress = _no_progress
+    config: Config,
+    cache: BuildCache | None = None,
+    now: datetime | None = None,
+    progress: Progress = _no_progress,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Site:
-    """Index every post, parsing only files whose size or mtime changed since the cache saw them."""
+    """Index every post, parsing only files whose size or mtime changed since the cache saw them.
+    `meanwhile` runs in this process while worker processes parse (only when they do)."""
     now = now or datetime.now(UTC)
     sources, problems = posts_mod.discover(config.content_dir)
     known = cache.index() if cache is not None else {}
@@ -136,10 +141,10 @@ def load_site(
         if entry is not None:
             index.append(entry)
         else:
-            shown = posts_mod.display_path(Path(source.path))
+            shown = posts_mod.display_path(source.path)
             problems.extend(Problem(shown, line, message) for line, message in cached_problems)
     advance = progress("Reading posts", len(todo))
-    results = list(_map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance))
+    results = list(_map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile=meanwhile))
     for result in results:
         if result.index is not None:
             index.append(result.index)
@@ -203,6 +208,7 @@ def build(
     """Write every feed whose content changed; with write=False, do all the work but write nothing."""
     started = time.perf_counter()
     cache = open_cache(config, readonly=not write)
+    _state.renderer = None  # never reuse a renderer from another build (templates may have changed)
     try:
         report = _build(config, cache, now, progress, write)
         saving = time.perf_counter()
@@ -212,6 +218,7 @@ def build(
         report.lap("total", started)
         return report
     finally:
+        _state.renderer = None
         cache.close()
 
 
@@ -222,7 +229,7 @@ def check(config: Config, now: datetime | None = None, progress: Progress = _no_
 
 def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Progress, write: bool) -> BuildReport:
     t = time.perf_counter()
-    site = load_site(config, cache, now, progress)
+    site = load_site(config, cache, now, progress, meanwhile=_prepare_rendering)
     report = BuildReport(site)
     t = report.lap("load", t)
     specs = feed_specs(site, config)
@@ -265,6 +272,15 @@ def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Pr
     if todo:
         cache.keep_rendered({e.relpath for spec in specs for e in spec.posts})
     return report
+
+
+def _prepare_rendering() -> None:
+    """While workers parse a cold build, get what rendering needs ready in this process: the
+    forked render and feed workers inherit it instead of each importing and compiling it."""
+    from publisher import feeds  # noqa: F401  (feedgen and lxml: imported once, here)
+
+    _state.renderer = rendering.Renderer(_state.config)
+    _state.renderer.preload("feed_item.html")
 
 
 def _render_all(
@@ -355,10 +371,11 @@ def _map(
     config: Config,
     minimum: int,
     advance: Callable[[int], None] = lambda n: None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Iterator[Any]:
-    """func over items, in order; in forked worker processes when there are many and cores to spare."""
+    """func over items, in order; in forked worker processes when there are many and cores to spare.
+    `meanwhile` runs here once the workers have started (never when there are none)."""
     _state.config = config
-    _state.renderer = None  # never reuse a renderer from another build
     workers = min(os.cpu_count() or 1, 8)
     if len(items) < minimum or workers < 2 or "fork" not in _start_methods():
         for item in items:
@@ -368,13 +385,18 @@ def _map(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    if func is _render_one:
+    if func is _render_one and _state.renderer is None:
         _state.renderer = rendering.Renderer(config)  # built once, inherited by the forked workers
-    chunk = max(1, len(items) // (workers * 8))
+    # Small chunks keep every core busy to the end: a render or a feed family takes
+    # milliseconds (one per task), a parse a fraction of one (about 1/32 of a worker's share).
+    chunk = 1 if func in (_render_one, _feeds_one) else max(1, len(items) // (workers * 32))
     gc.freeze()  # forked workers then share the parent's objects instead of copying their pages
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for result in pool.map(func, items, chunksize=chunk):
+            results = pool.map(func, items, chunksize=chunk)  # submits everything: workers start now
+            if meanwhile is not None:
+                meanwhile()
+            for result in results:
                 yield result
                 advance(1)
     finally:

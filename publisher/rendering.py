@@ -165,6 +165,15 @@ class Renderer:
             "language": s.language,
         }
 
+    def preload(self, *names: str) -> None:
+        """Compile templates ahead of use (before forking workers, so each doesn't compile
+        its own copy). Errors are left for `render` to report where the template is used."""
+        for name in names:
+            try:
+                self.env.get_template(name)
+            except Exception:
+                continue
+
     def render(self, name: str, **context: Any) -> str:
         """Render a template; a broken one becomes a TemplateError naming file and line."""
         import jinja2
