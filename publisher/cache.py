@@ -186,17 +186,23 @@ class BuildCache:
         if self.db is not None and rows and not self.readonly:
             self.db.executemany(sql, rows)
 
+    def stage_index(self) -> None:
+        """Write the post index into the open transaction (commit makes it durable). A build
+        calls this while its workers write feeds, so the final commit has little left to do."""
+        if self.db is None or self.readonly or not self._index_dirty:
+            return
+        plain = {
+            rel: (stamp, tuple(entry) if entry is not None else None, problems)
+            for rel, (stamp, entry, problems) in self.index().items()
+        }
+        blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+        self.db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (blob,))
+        self._index_dirty = False
+
     def commit(self) -> None:
         if self.db is None or self.readonly:
             return
-        if self._index_dirty:
-            plain = {
-                rel: (stamp, tuple(entry) if entry is not None else None, problems)
-                for rel, (stamp, entry, problems) in self.index().items()
-            }
-            blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
-            self.db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (blob,))
-            self._index_dirty = False
+        self.stage_index()
         self.db.commit()
 
     def close(self) -> None:

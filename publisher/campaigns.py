@@ -148,7 +148,7 @@ def render_campaign(config: Config, renderer: Renderer, group: list[Post]) -> Ca
 
 
 def _body(config: Config, post: Post) -> str:
-    source = posts_mod.Source(str(post.path), post.relpath, 0, 0)
+    source = posts_mod.Source(post.path, post.relpath, 0, 0)
     return posts_mod.load_post_and_body(source, config)[1]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 Status = Literal["published", "draft", "scheduled", "expired"]
@@ -14,7 +13,7 @@ Status = Literal["published", "draft", "scheduled", "expired"]
 class Post:
     """A post's front matter, validated and normalized; the body is read when needed."""
 
-    path: Path
+    path: str  # the file, as found under content_dir (a str: one Post is made per file per parse)
     relpath: str
     slug: str
     section: str

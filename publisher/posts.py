@@ -87,8 +87,15 @@ class Source(NamedTuple):
         return (self.size, self.mtime_ns)
 
 
-def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
+UNSTATED = -1
+"""Source.size and mtime_ns of a file `discover(stat=False)` found but did not stat."""
+
+
+def discover(content_dir: Path, stat: bool = True) -> tuple[list[Source], list[Problem]]:
     """Every Markdown post under content_dir, Hugo's way, sorted by path.
+
+    With stat=False (a build with nothing cached to compare stamps against), sizes and
+    mtimes are left UNSTATED for the parsing workers to fill in: `stamped` does it.
 
     Leaf bundles (`dir/index.md`) are posts and everything else in their folder is a
     resource; `_index.md` section pages and non-Markdown files are skipped; a symlink whose
@@ -134,6 +141,9 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
                 lower = name.lower()
                 if not lower.endswith(MARKDOWN_SUFFIXES) or lower in SECTION_INDEXES:
                     continue
+                if not stat:
+                    found.append(Source(entry.path, prefix + name, UNSTATED, UNSTATED))
+                    continue
                 st = entry.stat()
             except OSError as exc:
                 problems.append(Problem(display_path(entry.path), None, f"cannot read: {exc.strerror}"))
@@ -143,6 +153,17 @@ def discover(content_dir: Path) -> tuple[list[Source], list[Problem]]:
     walk(str(content_dir), "")
     found.sort(key=lambda s: s.relpath)
     return found, problems
+
+
+def stamped(source: Source) -> Source:
+    """The source with its size and mtime, statting it if discover did not."""
+    if source.size != UNSTATED:
+        return source
+    try:
+        st = os.stat(source.path)
+    except OSError:
+        return source  # reading it will report why
+    return source._replace(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -156,7 +177,7 @@ class Parsed:
 def read_text(source: Source, display: str) -> str:
     """UTF-8 (with or without BOM) text with Unix line endings."""
     try:
-        with open(source.path, "rb") as f:
+        with open(source.path, "rb", buffering=0) as f:  # one read, no buffer object
             data = f.read()
     except OSError as exc:
         raise PostError([Problem(display, None, f"cannot read: {exc.strerror}")]) from None
@@ -172,7 +193,7 @@ def read_text(source: Source, display: str) -> str:
 
 def split(text: str, display: str) -> Parsed:
     """Separate front matter from the Markdown body, with line numbers for errors."""
-    if not text.strip():
+    if not text or text.isspace():
         raise PostError([Problem(display, 1, "file is empty")])
     stripped = text.lstrip()
     skipped = text.count("\n", 0, len(text) - len(stripped))
@@ -351,7 +372,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         raise PostError(f.problems)
     assert d is not None and publish_date is not None and lastmod is not None
     return Post(
-        path=Path(source.path),
+        path=source.path,
         relpath=source.relpath,
         slug=slug,
         section=section,

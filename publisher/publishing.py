@@ -128,8 +128,9 @@ def load_site(
     """Index every post, parsing only files whose size or mtime changed since the cache saw them.
     `meanwhile` runs in this process while worker processes parse (only when they do)."""
     now = now or datetime.now(UTC)
-    sources, problems = posts_mod.discover(config.content_dir)
     known = cache.index() if cache is not None else {}
+    # With nothing cached, no stamp needs comparing here: the parsing workers stat the files.
+    sources, problems = posts_mod.discover(config.content_dir, stat=bool(known))
     index: list[PostIndex] = []
     todo = []
     for source in sources:
@@ -256,7 +257,8 @@ def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Pr
     if todo:
         _state.rendered, _state.write = rendered, write  # read by the (forked) feed workers
         advance = progress("Writing feeds", len(todo))
-        for written, unchanged in _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance):
+        families = _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance, meanwhile=cache.stage_index)
+        for written, unchanged in families:
             report.written += written
             report.unchanged += unchanged
         _state.rendered = {}
@@ -328,6 +330,7 @@ _state = _State()
 
 
 def _parse_one(source: posts_mod.Source) -> Parsed:
+    source = posts_mod.stamped(source)
     try:
         post = posts_mod.load_post(source, _state.config)
     except PostError as exc:

@@ -32,6 +32,20 @@ def test_rebuild_with_no_change_touches_nothing(make_site) -> None:
     assert snapshot(config.output_dir) == before
 
 
+def test_cold_build_stamps_every_post_so_the_next_build_parses_none(make_site) -> None:
+    # With nothing cached, discover skips stat() and the parsing side fills the stamps in.
+    config = make_site({"posts/a.md": post_text(title="A"), "posts/b/index.md": post_text(title="B")})
+    build(config, now=NOW)
+    totals: dict[str, int] = {}
+
+    def progress(label: str, total: int):
+        totals[label] = total
+        return lambda n: None
+
+    build(config, now=NOW, progress=progress)
+    assert totals["Reading posts"] == 0
+
+
 def test_lost_cache_rewrites_nothing(make_site) -> None:
     config = make_site({"posts/a.md": post_text(title="A", tags=["x"])})
     build(config, now=NOW)
