@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, get_args
 
 from publisher import __version__, rendering, urls
 from publisher import posts as posts_mod
@@ -51,16 +52,25 @@ class Site:
     index: list[PostIndex]
     problems: list[Problem]
 
-    def entries(self, status: Status) -> list[PostIndex]:
+    @cached_property
+    def _by_status(self) -> dict[Status, list[PostIndex]]:
+        """Each entry's status, worked out once (builds and their summaries ask several times)."""
         now = self.now.timestamp()
-        return [i for i in self.index if i.status(now) == status]
+        groups: dict[Status, list[PostIndex]] = {s: [] for s in get_args(Status)}
+        for entry in self.index:
+            groups[entry.status(now)].append(entry)
+        groups["published"].sort(key=lambda i: (-i.date, i.slug))
+        return groups
+
+    def entries(self, status: Status) -> list[PostIndex]:
+        return list(self._by_status[status])
 
     def published_index(self) -> list[PostIndex]:
         """Newest first; ties broken by slug so the order never flickers."""
-        return sorted(self.entries("published"), key=lambda i: (-i.date, i.slug))
+        return self.entries("published")
 
     def count(self, status: Status) -> int:
-        return len(self.entries(status))
+        return len(self._by_status[status])
 
     def load(self, entries: Iterable[PostIndex]) -> list[Post]:
         """Full posts for index entries, read again from disk (builds never need this)."""
