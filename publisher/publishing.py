@@ -155,7 +155,11 @@ def load_site(
             shown = posts_mod.display_path(source.path)
             problems.extend(Problem(shown, line, message) for line, message in cached_problems)
     advance = progress("Reading posts", len(todo))
-    results = list(_map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile=meanwhile))
+    make = tuple.__new__  # results cross from workers as plain tuples (half the pickling cost)
+    results = [
+        Parsed(rel, stamp, make(PostIndex, entry) if entry is not None else None, found)
+        for rel, stamp, entry, found in _map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile)
+    ]
     for result in results:
         if result.index is not None:
             index.append(result.index)
@@ -261,17 +265,23 @@ def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Pr
     if not write:  # check renders everything that would be published
         wanted.update((e.relpath, e) for e in site.published_index())
     t = report.lap("plan", t)
-    rendered = _render_all(site, wanted, cache, progress)
+    rendered, fresh = _render_all(site, wanted, cache, progress)
     t = report.lap("render", t)
+
+    def stage_cache() -> None:  # the cache writes, done while feed workers run when there are any
+        nonlocal fresh
+        cache.store_rendered(fresh)
+        fresh = []
+        cache.stage_index()
 
     if todo:
         _state.rendered, _state.write = rendered, write  # read by the (forked) feed workers
         advance = progress("Writing feeds", len(todo))
-        families = _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance, meanwhile=cache.stage_index)
-        for written, unchanged in families:
+        for written, unchanged in _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance, stage_cache):
             report.written += written
             report.unchanged += unchanged
         _state.rendered = {}
+    stage_cache()
     report.lap("feeds", t)
     if not write:
         return report
@@ -297,22 +307,22 @@ def _prepare_rendering() -> None:
 
 def _render_all(
     site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress
-) -> dict[str, RenderedPost]:
-    """Rendered items for the wanted posts: from the cache when the file is unchanged."""
+) -> tuple[dict[str, RenderedPost], list[tuple[tuple[int, int], RenderedPost]]]:
+    """Rendered items for the wanted posts, from the cache when the file is unchanged; and
+    the fresh ones with their stamps, for the caller to cache."""
     out = cache.rendered({rel: e.stamp for rel, e in wanted.items()})
     todo = [_source(site.config, e) for rel, e in wanted.items() if rel not in out]
+    fresh: list[tuple[tuple[int, int], RenderedPost]] = []
     if not todo:
-        return out
+        return out, fresh
     advance = progress("Rendering posts", len(todo))
-    fresh = []
     for source, result in zip(todo, _map(_render_one, todo, site.config, PARALLEL_RENDER_MIN, advance), strict=True):
         if isinstance(result, list):
             site.problems.extend(result)
             continue
         out[source.relpath] = result
         fresh.append((source.stamp, result))
-    cache.store_rendered(fresh)
-    return out
+    return out, fresh
 
 
 # -- work that can run in worker processes ------------------------------------------------
@@ -339,13 +349,14 @@ class _State:
 _state = _State()
 
 
-def _parse_one(source: posts_mod.Source) -> Parsed:
+def _parse_one(source: posts_mod.Source) -> tuple[str, tuple[int, int], tuple | None, list[Problem]]:
+    """A Parsed as plain tuples (load_site rebuilds it)."""
     source = posts_mod.stamped(source)
     try:
         post = posts_mod.load_post(source, _state.config)
     except PostError as exc:
-        return Parsed(source.relpath, source.stamp, None, exc.problems)
-    return Parsed(source.relpath, source.stamp, post.index(source.stamp), [])
+        return (source.relpath, source.stamp, None, exc.problems)
+    return (source.relpath, source.stamp, tuple(post.index(source.stamp)), [])
 
 
 def _load_one(source: posts_mod.Source) -> tuple[Post | None, list[Problem]]:
