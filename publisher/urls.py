@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import datetime
 from functools import lru_cache
 from urllib.parse import quote
 
 _ALLOWED_PUNCT = set("._#+~-@")
+
+
+_CLEAN_ASCII = re.compile(r"[a-z0-9._#+~@-]*")
 
 
 @lru_cache(maxsize=65536)  # terms repeat across thousands of posts
@@ -17,9 +21,16 @@ def urlize(text: str) -> str:
     Unlike Hugo, '/' and '\\' are dropped and leading dots stripped, so a term can never
     name a path outside its folder.
     """
+    lower = text.lower()
+    if lower.isascii() and _CLEAN_ASCII.fullmatch(lower):
+        return lower.lstrip(".")  # already a path (most file-name slugs): what the loop would give
+    return _urlize_chars(lower)
+
+
+def _urlize_chars(lower: str) -> str:
     out: list[str] = []
     pending_hyphen = was_hyphen = False
-    for ch in text.lower():
+    for ch in lower:
         cat = unicodedata.category(ch)
         if ch in _ALLOWED_PUNCT or cat[0] in "LM" or cat == "Nd":
             was_hyphen = ch == "-"

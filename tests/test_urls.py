@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 
 import pytest
@@ -59,3 +60,17 @@ def test_permalink_fills_fields_and_collapses_empty_section():
 )
 def test_absolute_percent_encodes(path, expected):
     assert urls.absolute("https://blog.example.com/", path) == "https://blog.example.com/" + expected
+
+
+def test_urlize_fast_path_agrees_with_the_character_rules() -> None:
+    # Clean ASCII slugs skip the per-character loop; both must give the same path.
+    rng = random.Random(7)
+    alphabet = "abcXYZ019._#+~@- /\\!?:%&é中\t"
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    samples += ["2026-01-05-groq", "..hidden", "A.B", "-x-", "\u212a", "c++", "v1.2.3"]
+    fast = 0
+    for text in samples:
+        lower = text.lower()
+        assert urls.urlize(text) == urls._urlize_chars(lower), text
+        fast += bool(lower.isascii() and urls._CLEAN_ASCII.fullmatch(lower))
+    assert fast > 100  # the fast path was exercised
