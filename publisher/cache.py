@@ -20,12 +20,15 @@ from publisher.errors import Problem
 from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- The post index, one pickled dict: a single blob loads ~5x faster than 10,000 rows.
+-- The post index, one pickled dict: a single blob loads ~5x faster than 10,000 rows. Builds
+-- that change a few posts write just those to index_delta (data NULL: the post is gone) until
+-- the delta grows past a fraction of the index, then fold it into the blob.
 CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS index_delta (relpath TEXT PRIMARY KEY, data BLOB);
 CREATE TABLE IF NOT EXISTS rendered (
     relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, item BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS feeds (key TEXT PRIMARY KEY, signature TEXT NOT NULL);
@@ -41,6 +44,15 @@ IndexMap = dict[str, tuple[tuple[int, int], PostIndex | None, Problems]]
 """relpath -> (stamp, index entry or None, problems)."""
 
 
+DELTA_MIN = 256  # index changes kept as rows before the blob is rewritten...
+DELTA_FRACTION = 8  # ...or this fraction of the index, when larger
+
+
+def _plain(value: tuple[tuple[int, int], PostIndex | None, Problems]) -> tuple:
+    stamp, entry, problems = value
+    return (stamp, tuple(entry) if entry is not None else None, problems)
+
+
 class BuildCache:
     """One build's view of the cache. Use `open`; call `commit` once the build has succeeded."""
 
@@ -49,7 +61,9 @@ class BuildCache:
         self.readonly = readonly  # `publisher check`: read what matches, write nothing
         self.stale_render = False  # read-only use with changed templates: ignore rendered rows
         self._index: IndexMap | None = None
-        self._index_dirty = False
+        self._changed: set[str] = set()  # relpaths stored or forgotten since the index was read
+        self._delta_rows = 0  # rows in index_delta when the index was read
+        self._rewrite = False  # the stored index could not be read: write it whole
 
     @classmethod
     def open(
@@ -89,11 +103,11 @@ class BuildCache:
         if meta.get("schema") != SCHEMA_VERSION:
             self.db.executescript(
                 "DROP TABLE IF EXISTS posts; DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS post_data;"
-                "DROP TABLE IF EXISTS rendered;"
+                "DROP TABLE IF EXISTS rendered; DROP TABLE IF EXISTS index_delta;"
                 "DROP TABLE IF EXISTS feeds; DROP TABLE IF EXISTS written;" + _SCHEMA
             )
         elif meta.get("meta") != meta_fp:
-            self.db.executescript("DELETE FROM blobs; DELETE FROM rendered;")
+            self.db.executescript("DELETE FROM blobs; DELETE FROM index_delta; DELETE FROM rendered;")
         if meta.get("render") != render_fp or meta.get("schema") != SCHEMA_VERSION:
             self.db.executescript("DELETE FROM rendered; DELETE FROM feeds;")
         self.db.executemany(
@@ -105,27 +119,37 @@ class BuildCache:
     def index(self) -> IndexMap:
         """Every cached post: its stamp, and either its index or its problems."""
         if self._index is None:
-            row = None if self.db is None else self.db.execute("SELECT data FROM blobs WHERE name = 'index'").fetchone()
             try:
+                plain = self._read_index()
                 # Stored as plain tuples: unpickling 10,000 NamedTuples costs 4x more.
                 make = tuple.__new__
-                self._index = (
-                    {
-                        rel: (stamp, make(PostIndex, entry) if entry is not None else None, problems)
-                        for rel, (stamp, entry, problems) in pickle.loads(row[0]).items()
-                    }
-                    if row
-                    else {}
-                )
+                self._index = {
+                    rel: (stamp, make(PostIndex, entry) if entry is not None else None, problems)
+                    for rel, (stamp, entry, problems) in plain.items()
+                }
             except Exception:
-                self._index = {}
+                self._index, self._rewrite = {}, True
         return self._index
+
+    def _read_index(self) -> dict:
+        if self.db is None:
+            return {}
+        row = self.db.execute("SELECT data FROM blobs WHERE name = 'index'").fetchone()
+        plain = pickle.loads(row[0]) if row else {}
+        delta = self.db.execute("SELECT relpath, data FROM index_delta").fetchall()
+        for rel, data in delta:
+            if data is None:
+                plain.pop(rel, None)
+            else:
+                plain[rel] = pickle.loads(data)
+        self._delta_rows = len(delta)
+        return plain
 
     def store_posts(self, results: Iterable[ParseResult]) -> None:
         """Remember fresh parses: (relpath, stamp, index entry, problems)."""
         index = self.index()
         for rel, stamp, entry, problems in results:
-            self._index_dirty = True
+            self._changed.add(rel)
             index[rel] = (stamp, entry, [(p.line, p.message) for p in problems])
 
     def forget_posts(self, relpaths: Iterable[str]) -> None:
@@ -133,7 +157,7 @@ class BuildCache:
         rows = [(r,) for r in relpaths]
         for (rel,) in rows:
             index.pop(rel, None)
-            self._index_dirty = True
+            self._changed.add(rel)
         self._write("DELETE FROM rendered WHERE relpath = ?", rows)
 
     # -- rendered HTML -----------------------------------------------------------------------
@@ -187,17 +211,23 @@ class BuildCache:
             self.db.executemany(sql, rows)
 
     def stage_index(self) -> None:
-        """Write the post index into the open transaction (commit makes it durable). A build
-        calls this while its workers write feeds, so the final commit has little left to do."""
-        if self.db is None or self.readonly or not self._index_dirty:
+        """Write the post index's changes into the open transaction (commit makes them durable).
+        A build calls this while its workers write feeds, so the final commit has little left."""
+        if self.db is None or self.readonly or not self._changed:
             return
-        plain = {
-            rel: (stamp, tuple(entry) if entry is not None else None, problems)
-            for rel, (stamp, entry, problems) in self.index().items()
-        }
-        blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
-        self.db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (blob,))
-        self._index_dirty = False
+        index = self.index()
+        plain = {rel: _plain(index[rel]) if rel in index else None for rel in self._changed}
+        small = self._delta_rows + len(plain) <= max(DELTA_MIN, len(index) // DELTA_FRACTION)
+        if small and not self._rewrite:
+            rows = [(rel, None if v is None else pickle.dumps(v, pickle.HIGHEST_PROTOCOL)) for rel, v in plain.items()]
+            self.db.executemany("INSERT OR REPLACE INTO index_delta VALUES (?, ?)", rows)
+            self._delta_rows += len(rows)  # an upper bound: a row may have been replaced
+        else:
+            blob = pickle.dumps({rel: _plain(v) for rel, v in index.items()}, protocol=pickle.HIGHEST_PROTOCOL)
+            self.db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (blob,))
+            self.db.execute("DELETE FROM index_delta")
+            self._delta_rows, self._rewrite = 0, False
+        self._changed = set()
 
     def commit(self) -> None:
         if self.db is None or self.readonly:

@@ -1,0 +1,93 @@
+"""The build cache's post index: small changes go to delta rows, large ones rewrite the blob,
+and either way a fresh open reads back exactly what was stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from publisher import cache as cache_mod
+from publisher.cache import FILE_NAME, BuildCache
+from publisher.errors import Problem
+from publisher.models import PostIndex
+
+
+def entry(rel: str, size: int = 100) -> tuple[str, tuple[int, int], PostIndex, list[Problem]]:
+    index = PostIndex(rel, (size, 1), rel, f"https://example.com/{rel}/", 1.0, 1.0, None, False, ("t",), ())
+    return (rel, (size, 1), index, [])
+
+
+def reopen(path: Path) -> BuildCache:
+    return BuildCache.open(path, "meta", "render")
+
+
+def stored(path: Path) -> dict[str, tuple[int, int]]:
+    cache = reopen(path)
+    try:
+        return {rel: stamp for rel, (stamp, _, _) in cache.index().items()}
+    finally:
+        cache.close()
+
+
+def delta_rows(path: Path) -> int:
+    with sqlite3.connect(path / FILE_NAME) as db:
+        return db.execute("SELECT count(*) FROM index_delta").fetchone()[0]
+
+
+def test_small_changes_are_delta_rows_and_read_back(tmp_path) -> None:
+    n = cache_mod.DELTA_MIN * 2
+    cache = reopen(tmp_path)
+    cache.store_posts([entry(f"p{i}.md") for i in range(n)])
+    cache.commit()
+    cache.close()
+    assert delta_rows(tmp_path) == 0  # a first build writes the whole index
+
+    cache = reopen(tmp_path)
+    cache.store_posts([entry("p0.md", size=7), entry("new.md")])
+    cache.forget_posts({"p1.md"})
+    cache.commit()
+    cache.close()
+    assert delta_rows(tmp_path) == 3
+
+    expected = {f"p{i}.md": (100, 1) for i in range(2, n)} | {"p0.md": (7, 1), "new.md": (100, 1)}
+    assert stored(tmp_path) == expected
+
+
+def test_many_changes_fold_the_delta_into_the_blob(tmp_path) -> None:
+    n = cache_mod.DELTA_MIN * 2
+    cache = reopen(tmp_path)
+    cache.store_posts([entry(f"p{i}.md") for i in range(n)])
+    cache.commit()
+    cache.close()
+    for size in (5, 6):  # a few small builds, then one that changes everything
+        cache = reopen(tmp_path)
+        cache.store_posts([entry("p0.md", size=size)])
+        cache.commit()
+        cache.close()
+    assert delta_rows(tmp_path) >= 1
+    cache = reopen(tmp_path)
+    cache.store_posts([entry(f"p{i}.md", size=9) for i in range(n)])
+    cache.store_posts([("bad.md", (1, 1), None, [Problem("bad.md", 2, "no title")])])
+    cache.commit()
+    cache.close()
+    assert delta_rows(tmp_path) == 0
+    assert stored(tmp_path) == {f"p{i}.md": (9, 1) for i in range(n)} | {"bad.md": (1, 1)}
+    cache = reopen(tmp_path)
+    assert cache.index()["bad.md"][2] == [(2, "no title")]
+    cache.close()
+
+
+def test_unreadable_index_is_rewritten_whole(tmp_path) -> None:
+    cache = reopen(tmp_path)
+    cache.store_posts([entry("a.md")])
+    cache.commit()
+    cache.close()
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (b"not a pickle",))
+    cache = reopen(tmp_path)
+    assert cache.index() == {}  # damaged: treated as empty, never as an error
+    cache.store_posts([entry("a.md")])
+    cache.commit()
+    cache.close()
+    assert delta_rows(tmp_path) == 0
+    assert stored(tmp_path) == {"a.md": (100, 1)}
