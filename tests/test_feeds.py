@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import feedparser
 import pytest
+from lxml import etree
 
 from publisher.publishing import build
 from tests.conftest import NOW, post_text
@@ -207,3 +208,22 @@ def test_w3c_feed_validator_accepts_every_feed(sample_site) -> None:
         [*shlex.split(VALIDATOR), "--strict", *bases, *map(str, files)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_feed_links_with_websub_hubs(make_site) -> None:
+    hubs = ["https://hub.example.net/", "https://pubsubhubbub.appspot.com/"]
+    config = make_site({"posts/a.md": post_text(title="A")}, websub_hubs=hubs)
+    build(config, now=NOW)
+    out, base = config.output_dir, config.base_url
+    atom_ns = "{http://www.w3.org/2005/Atom}"
+
+    channel = etree.parse(str(out / "index.xml")).getroot().find("channel")
+    assert channel.findtext("link") == base  # RSS <link>: the site's page, not a feed
+    rss_links = [(el.get("rel"), el.get("href"), el.get("type")) for el in channel.findall(f"{atom_ns}link")]
+    assert rss_links == [("self", base + "index.xml", "application/rss+xml")] + [("hub", h, None) for h in hubs]
+
+    atom = etree.parse(str(out / "atom.xml")).getroot()
+    atom_links = [(el.get("rel"), el.get("href")) for el in atom.findall(f"{atom_ns}link")]
+    assert atom_links == [("self", base + "atom.xml"), *[("hub", h) for h in hubs], ("alternate", base)]
+
+    assert [h["url"] for h in json.loads((out / "feed.json").read_text())["hubs"]] == hubs

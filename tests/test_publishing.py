@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from publisher.cache import FILE_NAME
 from publisher.publishing import build, check
 from tests.conftest import NOW, post_text
@@ -144,3 +146,42 @@ def test_check_writes_nothing(make_site) -> None:
     assert len(report.site.published) == 1 and len(report.site.with_status("draft")) == 1
     assert not config.output_dir.exists()
     assert not config.cache_dir.exists()
+
+
+def test_parallel_build_writes_what_a_serial_one_does(make_site, monkeypatch) -> None:
+    # Real sites past a few hundred posts parse, render and write feeds in forked workers;
+    # force that path on a small site and compare with the in-process one.
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: builds never fork workers")
+    files = {
+        f"posts/p{i:02d}.md": post_text(title=f"P{i}", date=f"2026-01-{i % 28 + 1:02d}", tags=[f"t{i % 5}", "all"])
+        for i in range(40)
+    }
+    files["posts/broken.md"] = "---\ntitle: [unclosed\n---\n"
+    config = make_site(files)
+    serial = build(config, now=NOW)
+    expected = {rel: data for rel, (_, data) in snapshot(config.output_dir).items()}
+    shutil.rmtree(config.output_dir)
+    shutil.rmtree(config.cache_dir)
+
+    import publisher.publishing as publishing
+
+    monkeypatch.setattr(publishing, "PARALLEL_PARSE_MIN", 1)
+    monkeypatch.setattr(publishing, "PARALLEL_RENDER_MIN", 1)
+    monkeypatch.setattr(publishing, "PARALLEL_FEEDS_MIN", 1)
+    prepared = []
+    real_prepare = publishing._prepare_rendering
+    monkeypatch.setattr(publishing, "_prepare_rendering", lambda: (prepared.append(1), real_prepare()))
+    parallel = build(config, now=NOW)
+    assert prepared == [1]  # the workers' path ran, and its meanwhile step once
+    assert {rel: data for rel, (_, data) in snapshot(config.output_dir).items()} == expected
+    assert [str(p) for p in parallel.site.problems] == [str(p) for p in serial.site.problems]
+
+    totals: dict[str, int] = {}
+
+    def progress(label: str, total: int):
+        totals[label] = total
+        return lambda n: None
+
+    build(config, now=NOW, progress=progress)  # the workers' stamps were cached
+    assert totals["Reading posts"] == 0
