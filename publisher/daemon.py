@@ -117,11 +117,14 @@ class Daemon:
         self.changed_paths.add(path)
         if self.first_change is None:
             self.first_change = time.monotonic()
-        delay = self.config.settings.daemon.debounce_seconds
+        self._arm_cycle()
+
+    def _arm_cycle(self) -> None:
+        """(Re)schedule the change cycle one debounce interval from now."""
         self.scheduler.add_job(
             self.cycle,
             "date",
-            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            run_date=datetime.now(UTC) + timedelta(seconds=self.config.settings.daemon.debounce_seconds),
             id="cycle",
             args=["change"],
             replace_existing=True,
@@ -174,14 +177,7 @@ class Daemon:
                 continue  # deleted or renamed away: nothing to wait for
         waited = time.monotonic() - (self.first_change or time.monotonic())
         if time.time() - newest < window and waited < MAX_DEBOUNCE_WAIT:
-            self.scheduler.add_job(
-                self.cycle,
-                "date",
-                run_date=datetime.now(UTC) + timedelta(seconds=window),
-                id="cycle",
-                args=["change"],
-                replace_existing=True,
-            )
+            self._arm_cycle()
             return True
         return False
 
