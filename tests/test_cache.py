@@ -29,6 +29,15 @@ def stored(path: Path) -> dict[str, tuple[int, int]]:
         cache.close()
 
 
+def one_build(path: Path, results: list, forgotten: set[str] = frozenset()) -> None:
+    """What a build does to the index: store fresh parses, forget vanished files, commit."""
+    cache = reopen(path)
+    cache.store_posts(results)
+    cache.forget_posts(forgotten)
+    cache.commit()
+    cache.close()
+
+
 def delta_rows(path: Path) -> int:
     with sqlite3.connect(path / FILE_NAME) as db:
         return db.execute("SELECT count(*) FROM index_delta").fetchone()[0]
@@ -36,17 +45,10 @@ def delta_rows(path: Path) -> int:
 
 def test_small_changes_are_delta_rows_and_read_back(tmp_path) -> None:
     n = cache_mod.DELTA_MIN * 2
-    cache = reopen(tmp_path)
-    cache.store_posts([entry(f"p{i}.md") for i in range(n)])
-    cache.commit()
-    cache.close()
+    one_build(tmp_path, [entry(f"p{i}.md") for i in range(n)])
     assert delta_rows(tmp_path) == 0  # a first build writes the whole index
 
-    cache = reopen(tmp_path)
-    cache.store_posts([entry("p0.md", size=7), entry("new.md")])
-    cache.forget_posts({"p1.md"})
-    cache.commit()
-    cache.close()
+    one_build(tmp_path, [entry("p0.md", size=7), entry("new.md")], forgotten={"p1.md"})
     assert delta_rows(tmp_path) == 3
 
     expected = {f"p{i}.md": (100, 1) for i in range(2, n)} | {"p0.md": (7, 1), "new.md": (100, 1)}
@@ -55,21 +57,12 @@ def test_small_changes_are_delta_rows_and_read_back(tmp_path) -> None:
 
 def test_many_changes_fold_the_delta_into_the_blob(tmp_path) -> None:
     n = cache_mod.DELTA_MIN * 2
-    cache = reopen(tmp_path)
-    cache.store_posts([entry(f"p{i}.md") for i in range(n)])
-    cache.commit()
-    cache.close()
+    one_build(tmp_path, [entry(f"p{i}.md") for i in range(n)])
     for size in (5, 6):  # a few small builds, then one that changes everything
-        cache = reopen(tmp_path)
-        cache.store_posts([entry("p0.md", size=size)])
-        cache.commit()
-        cache.close()
+        one_build(tmp_path, [entry("p0.md", size=size)])
     assert delta_rows(tmp_path) >= 1
-    cache = reopen(tmp_path)
-    cache.store_posts([entry(f"p{i}.md", size=9) for i in range(n)])
-    cache.store_posts([("bad.md", (1, 1), None, [Problem("bad.md", 2, "no title")])])
-    cache.commit()
-    cache.close()
+    bad = ("bad.md", (1, 1), None, [Problem("bad.md", 2, "no title")])
+    one_build(tmp_path, [*(entry(f"p{i}.md", size=9) for i in range(n)), bad])
     assert delta_rows(tmp_path) == 0
     assert stored(tmp_path) == {f"p{i}.md": (9, 1) for i in range(n)} | {"bad.md": (1, 1)}
     cache = reopen(tmp_path)
@@ -78,10 +71,7 @@ def test_many_changes_fold_the_delta_into_the_blob(tmp_path) -> None:
 
 
 def test_unreadable_index_is_rewritten_whole(tmp_path) -> None:
-    cache = reopen(tmp_path)
-    cache.store_posts([entry("a.md")])
-    cache.commit()
-    cache.close()
+    one_build(tmp_path, [entry("a.md")])
     with sqlite3.connect(tmp_path / FILE_NAME) as db:
         db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (b"not a pickle",))
     cache = reopen(tmp_path)
