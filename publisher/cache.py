@@ -116,6 +116,13 @@ class BuildCache:
         )
 
     # -- posts ---------------------------------------------------------------------------
+    def has_index(self) -> bool:
+        """Whether an earlier build left an index (so this one only re-reads what changed)."""
+        if self.db is None:
+            return False
+        query = "SELECT EXISTS (SELECT 1 FROM blobs WHERE name = 'index') OR EXISTS (SELECT 1 FROM index_delta)"
+        return bool(self.db.execute(query).fetchone()[0])
+
     def index(self) -> IndexMap:
         """Every cached post: its stamp, and either its index or its problems."""
         if self._index is None:

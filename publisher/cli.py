@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import sys
 import time
@@ -119,6 +121,7 @@ def build(obj: Context, timings: bool) -> None:
     )
     if timings:
         click.echo("timings: " + ", ".join(f"{k} {v:.3f}s" for k, v in report.timings.items()))
+        click.echo(f"helper process: {report.helper_jobs} jobs")
     if not report.ok:
         sys.exit(1)
 
@@ -139,6 +142,8 @@ def check(obj: Context) -> None:
 
 
 def main() -> None:
+    # Exiting collects every object once more; a one-shot command's memory goes with the process.
+    atexit.register(gc.freeze)
     cli()
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -97,6 +99,7 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     feeds: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for --timings
+    helper_jobs: int = 0  # posts rendered and feed families written by the _Ahead helper
 
     def lap(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -224,6 +227,8 @@ def build(
     started = time.perf_counter()
     cache = open_cache(config, readonly=not write)
     _state.renderer = None  # never reuse a renderer from another build (templates may have changed)
+    collecting = gc.isenabled()
+    gc.disable()  # a build makes ~100,000 small acyclic objects: GC passes would walk them again and again
     try:
         report = _build(config, cache, now, progress, write)
         saving = time.perf_counter()
@@ -233,6 +238,10 @@ def build(
         report.lap("total", started)
         return report
     finally:
+        if collecting:
+            gc.freeze()  # what the build made joins the oldest generation: no full pass right now
+            gc.unfreeze()
+            gc.enable()
         _state.renderer = None
         cache.close()
 
@@ -244,6 +253,22 @@ def check(config: Config, now: datetime | None = None, progress: Progress = _no_
 
 def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Progress, write: bool) -> BuildReport:
     t = time.perf_counter()
+    # With a warm cache, only a few posts need rendering: a helper gets rendering ready meanwhile.
+    with _Ahead.start(config) if write and cache.has_index() else nullcontext() as ahead:
+        report = _plan_and_write(config, cache, now, progress, write, ahead, t)
+        report.helper_jobs = ahead.done if ahead is not None else 0
+        return report
+
+
+def _plan_and_write(
+    config: Config,
+    cache: BuildCache,
+    now: datetime | None,
+    progress: Progress,
+    write: bool,
+    ahead: _Ahead | None,
+    t: float,
+) -> BuildReport:
     site = load_site(config, cache, now, progress, meanwhile=_prepare_rendering)
     report = BuildReport(site)
     t = report.lap("load", t)
@@ -265,7 +290,7 @@ def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Pr
     if not write:  # check renders everything that would be published
         wanted.update((e.relpath, e) for e in site.published_index())
     t = report.lap("plan", t)
-    rendered, fresh = _render_all(site, wanted, cache, progress)
+    rendered, fresh = _render_all(site, wanted, cache, progress, ahead)
     t = report.lap("render", t)
 
     def stage_cache() -> None:  # the cache writes, done while feed workers run when there are any
@@ -277,7 +302,7 @@ def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Pr
     if todo:
         _state.rendered, _state.write = rendered, write  # read by the (forked) feed workers
         advance = progress("Writing feeds", len(todo))
-        for written, unchanged in _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance, stage_cache):
+        for written, unchanged in _write_feeds(todo, config, advance, stage_cache, ahead):
             report.written += written
             report.unchanged += unchanged
         _state.rendered = {}
@@ -299,14 +324,46 @@ def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Pr
 def _prepare_rendering() -> None:
     """While workers parse a cold build, get what rendering needs ready in this process: the
     forked render and feed workers inherit it instead of each importing and compiling it."""
-    from publisher import feeds  # noqa: F401  (feedgen and lxml: imported once, here)
-
+    _import_feeds()
     _state.renderer = rendering.Renderer(_state.config)
     _state.renderer.preload("feed_item.html")
 
 
+def _import_feeds() -> None:
+    from publisher import feeds  # noqa: F401  (feedgen and lxml: imported once, here)
+
+
+def _write_feeds(
+    todo: list[FeedSpec],
+    config: Config,
+    advance: Callable[[int], None],
+    meanwhile: Callable[[], None],
+    ahead: _Ahead | None,
+) -> Iterator[tuple[list[str], int]]:
+    """_feeds_one over the families: in worker processes when there are many, else shared with
+    the helper (which gets its families' items pickled), else here."""
+    if ahead is None or len(todo) >= PARALLEL_FEEDS_MIN:
+        if ahead is not None:
+            ahead.close()  # the workers take every core
+        yield from _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance, meanwhile)
+        return
+    mine, theirs = todo[0::2], todo[1::2]
+    jobs = [(spec, _items(spec)) for spec in theirs]
+    pending = ahead.submit(_write_family, jobs)
+    meanwhile()
+    for spec in mine:
+        yield _feeds_one(spec)
+        advance(1)
+    results = ahead.collect() if pending else None
+    if results is None:  # the helper failed: do its share here (and report any error from here)
+        results = [_write_family(*job) for job in jobs]
+    for result in results:
+        yield result
+        advance(1)
+
+
 def _render_all(
-    site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress
+    site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress, ahead: _Ahead | None = None
 ) -> tuple[dict[str, RenderedPost], list[tuple[tuple[int, int], RenderedPost]]]:
     """Rendered items for the wanted posts, from the cache when the file is unchanged; and
     the fresh ones with their stamps, for the caller to cache."""
@@ -316,7 +373,14 @@ def _render_all(
     if not todo:
         return out, fresh
     advance = progress("Rendering posts", len(todo))
-    for source, result in zip(todo, _map(_render_one, todo, site.config, PARALLEL_RENDER_MIN, advance), strict=True):
+    results = None
+    if ahead is not None and len(todo) < PARALLEL_RENDER_MIN:
+        results = ahead.run(_render_one, [(s,) for s in todo], before_wait=_import_feeds)
+    elif ahead is not None:
+        ahead.close()  # enough posts to render for worker processes on every core
+    if results is None:
+        results = list(_map(_render_one, todo, site.config, PARALLEL_RENDER_MIN, advance))
+    for source, result in zip(todo, results, strict=True):
         if isinstance(result, list):
             site.problems.extend(result)
             continue
@@ -379,14 +443,119 @@ def _render_one(source: posts_mod.Source) -> RenderedPost | list[Problem]:
 def _feeds_one(spec: FeedSpec) -> tuple[list[str], int]:
     """Render one feed family and write the files that changed (in the worker: a family's
     documents are ~1 MB, too much to ship back to the parent)."""
+    return _write_family(spec, _items(spec))
+
+
+def _items(spec: FeedSpec) -> list[RenderedPost]:
+    return [_state.rendered[e.relpath] for e in spec.posts if e.relpath in _state.rendered]
+
+
+def _write_family(spec: FeedSpec, items: list[RenderedPost]) -> tuple[list[str], int]:
     from publisher import feeds  # feedgen is a costly import: only when a feed must change
 
-    items = [_state.rendered[e.relpath] for e in spec.posts if e.relpath in _state.rendered]
     documents = feeds.render_feeds(spec, items, _state.config)
     if not _state.write:
         return [], 0
     written = [rel for rel, data in documents.items() if feeds.write_if_changed(_state.config.output_dir / rel, data)]
     return written, len(documents) - len(written)
+
+
+class _Ahead:
+    """A helper process forked as a build with a warm cache starts, for a process that has not
+    loaded the rendering libraries yet (a fresh `publisher build`, not the daemon).
+
+    Importing Markdown, Jinja and feedgen and compiling the templates takes about as long as
+    statting every post and loading the index; the helper does the first while this process
+    does the second, then renders the few changed posts and writes half of the feeds. Any
+    failure in it only costs time: the caller redoes that work here, where errors are
+    reported as usual. Used as a context manager; leaving it kills the helper.
+    """
+
+    def __init__(self, config: Config):
+        import multiprocessing
+
+        _state.config = config
+        context = multiprocessing.get_context("fork")
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_ahead_main, args=(theirs,), daemon=True, name="publisher-ahead")
+        self.process.start()
+        theirs.close()
+        self.pending = False
+        self.done = 0  # jobs it completed
+
+    @classmethod
+    def start(cls, config: Config) -> _Ahead | nullcontext:
+        if "publisher.feeds" in sys.modules or "fork" not in _start_methods():
+            return nullcontext()
+        return cls(config)
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, func: Callable[..., Any], jobs: list[tuple]) -> bool:
+        """Start func(*job) for each job in the helper; False if it could not be asked."""
+        if self.process is None:
+            return False
+        try:
+            self.conn.send((func, jobs))
+        except (OSError, ValueError):
+            self.close()
+            return False
+        self.pending = True
+        return True
+
+    def collect(self) -> list | None:
+        """The submitted work's results, or None if the helper failed or died."""
+        from multiprocessing.connection import wait
+
+        if not self.pending:
+            return None
+        self.pending = False
+        try:
+            wait([self.conn, self.process.sentinel])
+            ok, results = self.conn.recv()
+        except (OSError, EOFError):
+            ok, results = False, None
+        if not ok:
+            self.close()
+            return None
+        self.done += len(results)
+        return results
+
+    def run(self, func: Callable[..., Any], jobs: list[tuple], before_wait: Callable[[], None]) -> list | None:
+        """submit + collect, calling before_wait here in between."""
+        submitted = self.submit(func, jobs)
+        before_wait()
+        return self.collect() if submitted else None
+
+    def close(self) -> None:
+        """Stop the helper. Only ever killed while idle or still importing: it never dies mid-write."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+        self.process = None
+
+
+def _ahead_main(conn: Any) -> None:
+    """The helper: get rendering ready, then run what the parent sends until it hangs up."""
+    try:
+        _prepare_rendering()
+    except Exception:  # the parent renders again itself and reports the error
+        _state.renderer = None
+    while True:
+        try:
+            func, jobs = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send((True, [func(*job) for job in jobs]))
+        except Exception:  # ditto: the parent redoes the work
+            conn.send((False, None))
 
 
 def _map(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,51 @@ def test_parallel_build_writes_what_a_serial_one_does(make_site, monkeypatch) ->
 
     build(config, now=NOW, progress=progress)  # the workers' stamps were cached
     assert totals["Reading posts"] == 0
+
+
+def test_fresh_process_rebuild_shares_the_work_with_a_helper(make_site) -> None:
+    # A fresh `publisher build` with a warm cache forks a helper that imports the rendering
+    # libraries while the parent plans; it renders the changed post and writes half the feeds.
+    # The files must be exactly those a cold build of the same content writes.
+    files = {
+        f"posts/p{i}.md": post_text(title=f"P{i}", date=f"2026-01-{i + 1:02d}", tags=[f"t{i % 3}"]) for i in range(9)
+    }
+    config = make_site(files)
+    command = [sys.executable, "-m", "publisher", "--config", str(config.path), "build", "--timings"]
+    first = subprocess.run(command, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "helper process: 0 jobs" in first.stdout  # cold: no cache, no helper
+    (config.content_dir / "posts/new.md").write_text(post_text(title="New", date="2026-02-01", tags=["t1", "t2"]))
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    # 1 post rendered; 3 families changed (site, t1, t2): the helper writes every other one.
+    assert "helper process: 2 jobs" in again.stdout
+    rebuilt = {rel: data for rel, (_, data) in snapshot(config.output_dir).items()}
+    shutil.rmtree(config.output_dir)
+    shutil.rmtree(config.cache_dir)
+    build(config)
+    assert {rel: data for rel, (_, data) in snapshot(config.output_dir).items()} == rebuilt
+
+
+def test_a_failing_or_dead_helper_costs_time_not_results(make_site) -> None:
+    import publisher.publishing as publishing
+
+    config = make_site({"posts/a.md": post_text(title="A")})
+    with publishing._Ahead(config) as ahead:
+        assert ahead.run(int, [("not a number",)], before_wait=lambda: None) is None  # raised in the helper
+        assert ahead.process is None  # and the helper was stopped
+    with publishing._Ahead(config) as ahead:
+        assert ahead.run(len, [("abc",), ((1, 2),)], before_wait=lambda: None) == [3, 2]
+        ahead.process.kill()
+        assert ahead.submit(len, [("abc",)]) in (True, False)
+        assert ahead.collect() is None  # no hang waiting for a dead process
+    assert ahead.done == 2
+
+
+def test_the_helper_runs_only_where_rendering_is_not_loaded_yet(make_site) -> None:
+    import publisher.feeds  # noqa: F401  (as in the daemon, after its first build)
+    import publisher.publishing as publishing
+
+    config = make_site({"posts/a.md": post_text(title="A")})
+    with publishing._Ahead.start(config) as ahead:
+        assert ahead is None
