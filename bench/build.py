@@ -703,6 +703,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def compile_bytecode(package: Path) -> None:
+    """Write the package's .pyc files, as `pip install` does for an installed package: an
+    editable install under PYTHONDONTWRITEBYTECODE=1 would compile every module on every run."""
+    import compileall
+
+    compileall.compile_dir(str(package), quiet=1)
+
+
 def make_tools(args: argparse.Namespace, work: Path, content: Path) -> dict[str, Tool]:
     """Write each tool's site and describe how to run it."""
     tools: dict[str, Tool] = {}
@@ -717,6 +725,7 @@ def make_tools(args: argparse.Namespace, work: Path, content: Path) -> dict[str,
             base = [sys.executable, "-m", "publisher"]
             path = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
             pub_env["PYTHONPATH"] = path
+        compile_bytecode(REPO_ROOT / "publisher")
         tools["publisher"] = Tool(
             name="publisher",
             cmd=[*base, "--config", str(config), "build"],
