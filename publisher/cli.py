@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import gc
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -434,6 +433,8 @@ def serve(obj: Context, verbose: bool) -> None:
 
 def configure_logging(verbosity: int) -> None:
     """Structured lines with UTC timestamps: `2026-01-05T04:00:00Z level=INFO logger=... event=...`."""
+    import logging  # only the long-running commands log
+
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = logging.StreamHandler()
     formatter = logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")

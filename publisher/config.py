@@ -8,11 +8,9 @@ folder of the config file so the site works from any current directory.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
@@ -222,8 +220,11 @@ def resolve(settings: Settings, path: Path) -> Config:
         rate_limit(smtp.rate_limit)
     except ValueError:
         raise err("smtp.rate_limit", f'{smtp.rate_limit!r} is not like "10/s", "500/m" or "2000/h"') from None
-    if news.sender and "@" not in parseaddr(news.sender)[1]:
-        raise err("newsletter.from", f"{news.sender!r} is not an address such as 'Blog <news@example.com>'")
+    if news.sender:
+        from email.utils import parseaddr  # here, not at the top: every command loads the config, few mail
+
+        if "@" not in parseaddr(news.sender)[1]:
+            raise err("newsletter.from", f"{news.sender!r} is not an address such as 'Blog <news@example.com>'")
     if news.unsubscribe_url and urlsplit(news.unsubscribe_url).scheme not in ("http", "https"):
         raise err("newsletter.unsubscribe_url", "must be an absolute https:// URL")
     if news.max_attempts < 1:
@@ -279,6 +280,8 @@ def _build(cls: type, raw: dict[str, Any], path: Path, prefix: str) -> Any:
     for key, value in raw.items():
         name = prefix + key
         if key not in known:
+            import difflib
+
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise ConfigError(f"{path}: unknown key '{name}'{hint}")

@@ -13,6 +13,7 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -142,16 +143,17 @@ def discover(content_dir: Path, stat: bool = True) -> tuple[list[Source], list[P
                 if not lower.endswith(MARKDOWN_SUFFIXES) or lower in SECTION_INDEXES:
                     continue
                 if not stat:
-                    found.append(Source(entry.path, prefix + name, UNSTATED, UNSTATED))
+                    found.append(make(Source, (entry.path, prefix + name, UNSTATED, UNSTATED)))
                     continue
                 st = entry.stat()
             except OSError as exc:
                 problems.append(Problem(display_path(entry.path), None, f"cannot read: {exc.strerror}"))
                 continue
-            found.append(Source(entry.path, prefix + name, st.st_size, st.st_mtime_ns))
+            found.append(make(Source, (entry.path, prefix + name, st.st_size, st.st_mtime_ns)))
 
+    make = tuple.__new__  # NamedTuple's own __new__ is Python code, run here once per file
     walk(str(content_dir), "")
-    found.sort(key=lambda s: s.relpath)
+    found.sort(key=itemgetter(1))  # relpath
     return found, problems
 
 

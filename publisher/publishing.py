@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, get_args
 
@@ -61,7 +62,9 @@ class Site:
         groups: dict[Status, list[PostIndex]] = {s: [] for s in get_args(Status)}
         for entry in self.index:
             groups[entry.status(now)].append(entry)
-        groups["published"].sort(key=lambda i: (-i.date, i.slug))
+        published = groups["published"]
+        published.sort(key=attrgetter("slug"))  # sorts are stable: newest first, ties by slug
+        published.sort(key=attrgetter("date"), reverse=True)
         return groups
 
     def entries(self, status: Status) -> list[PostIndex]:
@@ -148,7 +151,7 @@ def load_site(
     todo = []
     for source in sources:
         hit = known.get(source.relpath)
-        if hit is None or hit[0] != source.stamp:
+        if hit is None or hit[0] != (source.size, source.mtime_ns):
             todo.append(source)
             continue
         _, entry, cached_problems = hit
