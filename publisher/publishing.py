@@ -504,7 +504,7 @@ class _Ahead:
             return False
         try:
             self.conn.send((func, jobs))
-        except (OSError, ValueError):
+        except Exception:  # a closed pipe, or something that does not pickle: do it here instead
             self.close()
             return False
         self.pending = True
