@@ -117,7 +117,9 @@ class BuildReport:
 def meta_fingerprint(config: Config) -> str:
     """Changes when anything that shapes a loaded Post changes: settings or the loader's code."""
     h = hashlib.sha256(f"{__version__}|{config.settings!r}|{config.content_dir}".encode())
-    h.update(Path(posts_mod.__file__).read_bytes())
+    loader = Path(posts_mod.__file__)
+    for module in (loader, loader.with_name("front_matter.py")):
+        h.update(module.read_bytes())
     return h.hexdigest()[:32]
 
 
@@ -333,7 +335,10 @@ def _prepare_rendering() -> None:
 
 
 def _import_feeds() -> None:
-    from publisher import feeds  # noqa: F401  (feedgen and lxml: imported once, here)
+    from publisher import (  # noqa: F401  (imported once, here: forked workers inherit them)
+        feeds,  # feedgen and lxml
+        front_matter,  # PyYAML: rendering re-reads each post
+    )
 
 
 def _write_feeds(
