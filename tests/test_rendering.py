@@ -137,3 +137,21 @@ def test_feed_items_speak_the_site_language(make_site) -> None:
     english = make_site({"posts/a.md": post_text(source_url="https://example.org/ep1")}, language="en")
     (post,) = load_site(english, now=NOW).posts
     assert "Source: <a" in Renderer(english).render_post(post, "Body.").html
+
+
+def test_extension_instances_read_markdown_as_extra_and_sane_lists_do(make_site) -> None:
+    # The Renderer builds Python-Markdown's "extra" set from instances (no entry point scan):
+    # the same HTML as the extensions by name, on every feature they add.
+    import markdown
+
+    from publisher.rendering import MARKDOWN_EXTENSIONS
+
+    body = (
+        "*[HTML]: Hyper Text Markup Language\n\nHTML[^n] and a [link](rel.html){: .c }\n\n"
+        "Term\n:   Definition\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n~~~js\nlet x = 1 < 2;\n~~~\n\n"
+        '<div markdown="1">*inside*</div>\n\n1. one\n2. two\n\n* three\n\n[^n]: Note.\n'
+    )
+    config = make_site({"posts/a.md": post_text()})
+    mine = Renderer(config).md.convert(body)
+    assert mine == markdown.Markdown(extensions=list(MARKDOWN_EXTENSIONS)).convert(body)
+    assert all(s in mine for s in ("<abbr", "<dl>", "<table>", "language-js", "<em>inside</em>", 'class="c"'))
