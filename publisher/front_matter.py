@@ -4,6 +4,7 @@ never imports them)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -29,9 +30,25 @@ class TomlHandler(BaseHandler):
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
+@functools.lru_cache(maxsize=4096)
+def _plain_scalar_tag(value: str) -> str:
+    """The tag YAML 1.1 gives an unquoted scalar: keys, true/false and terms repeat across posts."""
+    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+
+
+_RESOLVER = yaml.resolver.Resolver()
+
+
 class _YamlLoader(yaml.CSafeLoader):
     """libyaml's safe loader (many times faster than the pure-Python one) that keeps an
     impossible date (2026-02-30) as text, so it is reported like any bad date."""
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        # libyaml asks this for every node. The safe loader has no path resolvers, so a quoted
+        # scalar is always a string and a plain one's tag depends on its text alone (cached).
+        if kind is yaml.ScalarNode:
+            return _plain_scalar_tag(value) if implicit[0] else _STR_TAG
+        return super().resolve(kind, value, implicit)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         # Most front matter values are strings: take them straight off the node, as

@@ -165,7 +165,7 @@ def load_site(
     advance = progress("Reading posts", len(todo))
     make = tuple.__new__  # results cross from workers as plain tuples (half the pickling cost)
     results = [
-        Parsed(rel, stamp, make(PostIndex, entry) if entry is not None else None, found)
+        make(Parsed, (rel, stamp, make(PostIndex, entry) if entry is not None else None, found))
         for rel, stamp, entry, found in _map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile)
     ]
     for result in results:

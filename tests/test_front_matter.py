@@ -48,3 +48,64 @@ def test_planning_a_build_does_not_import_the_yaml_parser() -> None:
     code = "import sys, publisher.cli, publisher.publishing; print('yaml' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_node_tags_match_the_safe_loaders(tmp_path) -> None:
+    # _YamlLoader answers libyaml's tag questions itself (cached); on every kind of scalar,
+    # quoted or plain, the values must be those of PyYAML's own C safe loader.
+    import random
+
+    import yaml
+
+    from publisher.front_matter import _YamlLoader
+
+    plain = [
+        "yes",
+        "No",
+        "on",
+        "OFF",
+        "~",
+        "null",
+        "",
+        "1_000",
+        "0x1F",
+        "0o17",
+        "0755",
+        "1:30",
+        "1.5e3",
+        ".inf",
+        "-.NaN",
+        "2026-01-18",
+        "2026-01-18 09:30:00 +8",
+        "2026-01-18T09:30:00Z",
+        "<<",
+        "=",
+        "AI晶片",
+        "v1.2",
+    ]
+    rng = random.Random(7)
+    for _ in range(300):
+        lines = []
+        for i in range(rng.randint(1, 8)):
+            value = rng.choice(plain)
+            style = rng.choice(["plain", "double", "single", "flow"])
+            if style == "double":
+                value = f'"{value}"'
+            elif style == "single":
+                value = f"'{value}'"
+            elif style == "flow":
+                value = f"[{value or 'x'}, '{value}']"
+            elif value in ("", "<<", "="):
+                value = "x"
+            lines.append(f"k{i}: {value}")
+        text = "\n".join(lines)
+        assert outcome(text, _YamlLoader) == outcome(text, yaml.CSafeLoader), text
+
+
+def outcome(text: str, loader: type) -> object:
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:  # e.g. a merge key in a list: both must refuse it
+        return type(exc).__name__
