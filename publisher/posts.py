@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import unicodedata
 from datetime import date, datetime
 from operator import itemgetter
@@ -211,7 +212,9 @@ class _Fields:
             return ()
         out: dict[str, str] = {}
         for v in value:
-            name = clean_line(str(v))
+            # Interned: thousands of posts share a few dozen names, and the build cache's
+            # index then stores (and loads) each name once.
+            name = sys.intern(clean_line(str(v)))
             if name and urls.urlize(name):
                 out.setdefault(urls.urlize(name) if taxonomy else name, name)
             elif name:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from publisher import publishing
 from publisher.cache import FILE_NAME
 from publisher.publishing import build, check
 from tests.conftest import NOW, post_text
@@ -166,8 +167,6 @@ def test_parallel_build_writes_what_a_serial_one_does(make_site, monkeypatch) ->
     shutil.rmtree(config.output_dir)
     shutil.rmtree(config.cache_dir)
 
-    import publisher.publishing as publishing
-
     monkeypatch.setattr(publishing, "PARALLEL_PARSE_MIN", 1)
     monkeypatch.setattr(publishing, "PARALLEL_RENDER_MIN", 1)
     monkeypatch.setattr(publishing, "PARALLEL_FEEDS_MIN", 1)
@@ -214,7 +213,6 @@ def test_fresh_process_rebuild_shares_the_work_with_a_helper(make_site) -> None:
 
 
 def test_a_failing_or_dead_helper_costs_time_not_results(make_site) -> None:
-    import publisher.publishing as publishing
 
     config = make_site({"posts/a.md": post_text(title="A")})
     with publishing._Ahead(config) as ahead:
@@ -230,8 +228,22 @@ def test_a_failing_or_dead_helper_costs_time_not_results(make_site) -> None:
 
 def test_the_helper_runs_only_where_rendering_is_not_loaded_yet(make_site) -> None:
     import publisher.feeds  # noqa: F401  (as in the daemon, after its first build)
-    import publisher.publishing as publishing
 
     config = make_site({"posts/a.md": post_text(title="A")})
     with publishing._Ahead.start(config) as ahead:
         assert ahead is None
+
+
+def test_the_cached_index_stores_each_term_once(make_site) -> None:
+    # Thousands of posts name the same few dozen terms: parsing interns them, so the index
+    # blob holds (and a rebuild loads) one string per term rather than one per post.
+    files = {f"posts/p{i:03d}.md": post_text(title=f"P{i}", tags=["AI晶片", "NVIDIA"]) for i in range(300)}
+    config = make_site(files)
+    build(config, now=NOW)
+    cache = publishing.open_cache(config, readonly=True)
+    try:
+        index = cache.index()
+    finally:
+        cache.close()
+    tags = [t for _, entry, _ in index.values() for t in entry.tags]
+    assert len(tags) == 600 and len({id(t) for t in tags}) == 2
