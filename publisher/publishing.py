@@ -491,9 +491,15 @@ class _Ahead:
         self.pending = False
         self.done = 0  # jobs it completed
 
+    TIMEOUT = 60.0  # seconds: normally well under one; past this the helper is presumed stuck
+
     @classmethod
     def start(cls, config: Config) -> _Ahead | nullcontext:
+        import threading
+
         if "publisher.feeds" in sys.modules or "fork" not in _start_methods():
+            return nullcontext()
+        if threading.active_count() > 1:  # a fork of a threaded process can deadlock on a lock it copied
             return nullcontext()
         return cls(config)
 
@@ -519,12 +525,14 @@ class _Ahead:
         """The submitted work's results, or None if the helper failed or died."""
         from multiprocessing.connection import wait
 
-        if not self.pending:
+        if not self.pending or self.process is None:
             return None
         self.pending = False
         try:
-            wait([self.conn, self.process.sentinel])
-            ok, results = self.conn.recv()
+            if wait([self.conn, self.process.sentinel], timeout=self.TIMEOUT):
+                ok, results = self.conn.recv()
+            else:
+                ok, results = False, None
         except (OSError, EOFError):
             ok, results = False, None
         if not ok:

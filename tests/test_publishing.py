@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,14 @@ def test_a_failing_or_dead_helper_costs_time_not_results(make_site) -> None:
         assert ahead.submit(len, [("abc",)]) in (True, False)
         assert ahead.collect() is None  # no hang waiting for a dead process
     assert ahead.done == 2
+
+
+def test_a_stuck_helper_is_given_up_on(make_site, monkeypatch) -> None:
+    config = make_site({"posts/a.md": post_text(title="A")})
+    monkeypatch.setattr(publishing._Ahead, "TIMEOUT", 0.2)
+    with publishing._Ahead(config) as ahead:
+        assert ahead.run(time.sleep, [(30,)], before_wait=lambda: None) is None
+        assert ahead.process is None  # killed
 
 
 def test_the_helper_runs_only_where_rendering_is_not_loaded_yet(make_site) -> None:
