@@ -232,8 +232,6 @@ def build(
     started = time.perf_counter()
     cache = open_cache(config, readonly=not write)
     _state.renderer = None  # never reuse a renderer from another build (templates may have changed)
-    collecting = gc.isenabled()
-    gc.disable()  # a build makes ~100,000 small acyclic objects: GC passes would walk them again and again
     try:
         report = _build(config, cache, now, progress, write)
         saving = time.perf_counter()
@@ -243,10 +241,6 @@ def build(
         report.lap("total", started)
         return report
     finally:
-        if collecting:
-            gc.freeze()  # what the build made joins the oldest generation: no full pass right now
-            gc.unfreeze()
-            gc.enable()
         _state.renderer = None
         cache.close()
 
