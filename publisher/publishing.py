@@ -350,16 +350,12 @@ def _write_feeds(
         yield from _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance, meanwhile)
         return
     mine, theirs = todo[0::2], todo[1::2]
-    jobs = [(spec, _items(spec)) for spec in theirs]
-    pending = ahead.submit(_write_family, jobs)
+    ahead.submit(_write_family, [(spec, _items(spec)) for spec in theirs])
     meanwhile()
     for spec in mine:
         yield _feeds_one(spec)
         advance(1)
-    results = ahead.collect() if pending else None
-    if results is None:  # the helper failed: do its share here (and report any error from here)
-        results = [_write_family(*job) for job in jobs]
-    for result in results:
+    for result in ahead.collect():
         yield result
         advance(1)
 
@@ -375,12 +371,13 @@ def _render_all(
     if not todo:
         return out, fresh
     advance = progress("Rendering posts", len(todo))
-    results = None
     if ahead is not None and len(todo) < PARALLEL_RENDER_MIN:
-        results = ahead.run(_render_one, [(s,) for s in todo], before_wait=_import_feeds)
-    elif ahead is not None:
-        ahead.close()  # enough posts to render for worker processes on every core
-    if results is None:
+        ahead.submit(_render_one, [(s,) for s in todo])
+        _import_feeds()  # needed next, for the feeds this process writes
+        results = ahead.collect()
+    else:
+        if ahead is not None:
+            ahead.close()  # enough posts to render for worker processes on every core
         results = list(_map(_render_one, todo, site.config, PARALLEL_RENDER_MIN, advance))
     for source, result in zip(todo, results, strict=True):
         if isinstance(result, list):
@@ -469,8 +466,8 @@ class _Ahead:
     Importing Markdown, Jinja and feedgen and compiling the templates takes about as long as
     statting every post and loading the index; the helper does the first while this process
     does the second, then renders the few changed posts and writes half of the feeds. Any
-    failure in it only costs time: the caller redoes that work here, where errors are
-    reported as usual. Used as a context manager; leaving it kills the helper.
+    failure in it only costs time: `collect` does what the helper could not, here, where
+    errors are reported as usual. Used as a context manager; leaving it kills the helper.
     """
 
     def __init__(self, config: Config):
@@ -482,7 +479,8 @@ class _Ahead:
         self.process = context.Process(target=_ahead_main, args=(theirs,), daemon=True, name="publisher-ahead")
         self.process.start()
         theirs.close()
-        self.pending = False
+        self.pending: tuple[Callable[..., Any], list[tuple]] | None = None
+        self.sent = False
         self.done = 0  # jobs it completed
 
     TIMEOUT = 60.0  # seconds: normally well under one; past this the helper is presumed stuck
@@ -503,43 +501,42 @@ class _Ahead:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def submit(self, func: Callable[..., Any], jobs: list[tuple]) -> bool:
-        """Start func(*job) for each job in the helper; False if it could not be asked."""
+    def submit(self, func: Callable[..., Any], jobs: list[tuple]) -> None:
+        """Start func(*job) for each job in the helper; `collect` returns the results."""
+        self.pending = (func, jobs)
+        self.sent = False
         if self.process is None:
-            return False
+            return
         try:
             self.conn.send((func, jobs))
-        except Exception:  # a closed pipe, or something that does not pickle: do it here instead
+            self.sent = True
+        except Exception:  # a closed pipe, or something that does not pickle: collect does it here
             self.close()
-            return False
-        self.pending = True
-        return True
 
-    def collect(self) -> list | None:
-        """The submitted work's results, or None if the helper failed or died."""
-        from multiprocessing.connection import wait
-
-        if not self.pending or self.process is None:
-            return None
-        self.pending = False
-        try:
-            if wait([self.conn, self.process.sentinel], timeout=self.TIMEOUT):
-                ok, results = self.conn.recv()
-            else:
-                ok, results = False, None
-        except (OSError, EOFError):
-            ok, results = False, None
-        if not ok:
-            self.close()
-            return None
-        self.done += len(results)
+    def collect(self) -> list:
+        """The submitted jobs' results, in order. A job the helper could not do (it failed,
+        died or hung) is done here instead, where any error is raised and reported as usual."""
+        func, jobs = self.pending
+        self.pending = None
+        answers = self._answers() or [(False, None)] * len(jobs)
+        results = []
+        for job, (ok, result) in zip(jobs, answers, strict=True):
+            results.append(result if ok else func(*job))
+            self.done += ok
         return results
 
-    def run(self, func: Callable[..., Any], jobs: list[tuple], before_wait: Callable[[], None]) -> list | None:
-        """submit + collect, calling before_wait here in between."""
-        submitted = self.submit(func, jobs)
-        before_wait()
-        return self.collect() if submitted else None
+    def _answers(self) -> list[tuple[bool, Any]] | None:
+        from multiprocessing.connection import wait
+
+        if not self.sent or self.process is None:
+            return None
+        try:
+            if wait([self.conn, self.process.sentinel], timeout=self.TIMEOUT):
+                return self.conn.recv()
+        except (OSError, EOFError):
+            pass
+        self.close()
+        return None
 
     def close(self) -> None:
         """Stop the helper. Only ever killed while idle or still importing: it never dies mid-write."""
@@ -562,10 +559,18 @@ def _ahead_main(conn: Any) -> None:
             func, jobs = conn.recv()
         except EOFError:
             return
+        answers = [_attempt(func, job) for job in jobs]
         try:
-            conn.send((True, [func(*job) for job in jobs]))
-        except Exception:  # ditto: the parent redoes the work
-            conn.send((False, None))
+            conn.send(answers)
+        except Exception:  # a result that does not pickle: the parent does those jobs itself
+            conn.send([(False, None)] * len(jobs))
+
+
+def _attempt(func: Callable[..., Any], job: tuple) -> tuple[bool, Any]:
+    try:
+        return True, func(*job)
+    except Exception:  # the parent does this job again, and reports its error
+        return False, None
 
 
 def _map(
