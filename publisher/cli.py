@@ -82,8 +82,10 @@ def _progress() -> Iterator[_Bar]:
 
 def _one_shot() -> None:
     """A command that exits when done: a build makes ~100,000 small objects, none of them in
-    cycles worth collecting, and each cyclic GC pass would walk them all again. Exit frees them."""
+    cycles worth collecting, and each cyclic GC pass (the one at exit too) would walk them all
+    again. Exit frees them."""
     gc.disable()
+    atexit.register(gc.freeze)
 
 
 def _print_problems(problems: list) -> None:
@@ -149,8 +151,6 @@ def check(obj: Context) -> None:
 
 
 def main() -> None:
-    # Exiting collects every object once more; a one-shot command's memory goes with the process.
-    atexit.register(gc.freeze)
     cli()
 
 

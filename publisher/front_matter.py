@@ -4,12 +4,11 @@ never imports them)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import tomllib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
@@ -30,25 +29,26 @@ class TomlHandler(BaseHandler):
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-@functools.lru_cache(maxsize=4096)
-def _plain_scalar_tag(value: str) -> str:
-    """The tag YAML 1.1 gives an unquoted scalar: keys, true/false and terms repeat across posts."""
-    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
-
-
-_RESOLVER = yaml.resolver.Resolver()
-
-
 class _YamlLoader(yaml.CSafeLoader):
     """libyaml's safe loader (many times faster than the pure-Python one) that keeps an
     impossible date (2026-02-30) as text, so it is reported like any bad date."""
 
+    _plain_tags: ClassVar[dict[str, str]] = {}
+
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        # libyaml asks this for every node. The safe loader has no path resolvers, so a quoted
-        # scalar is always a string and a plain one's tag depends on its text alone (cached).
-        if kind is yaml.ScalarNode:
-            return _plain_scalar_tag(value) if implicit[0] else _STR_TAG
-        return super().resolve(kind, value, implicit)
+        # libyaml asks this for every node. Without path resolvers (the safe loader has none), a
+        # quoted scalar is always a string, and a plain one's tag depends on its text alone:
+        # keys, true/false and terms repeat across posts, so their answers are kept.
+        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        if not implicit[0]:
+            return _STR_TAG
+        tag = self._plain_tags.get(value)
+        if tag is None:
+            if len(self._plain_tags) >= 4096:  # dates and titles are unique: keep it bounded
+                self._plain_tags.clear()
+            tag = self._plain_tags[value] = super().resolve(kind, value, implicit)
+        return tag
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         # Most front matter values are strings: take them straight off the node, as
@@ -78,6 +78,8 @@ _HANDLERS: tuple[BaseHandler, ...] = (_YamlHandler(), TomlHandler(), JSONHandler
 
 @dataclass(frozen=True)
 class Parsed:
+    """A post file split into its front matter (loaded and as text) and its Markdown body."""
+
     meta: dict[str, Any]
     body: str
     fm_text: str

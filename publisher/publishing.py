@@ -10,7 +10,6 @@ and rendering over the CPU cores.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import sys
@@ -24,7 +23,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, get_args
 
-from publisher import __version__, rendering, urls
+from publisher import __version__, rendering, urls, workers
 from publisher import posts as posts_mod
 from publisher.cache import BuildCache
 from publisher.config import Config
@@ -102,7 +101,7 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     feeds: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for --timings
-    helper_jobs: int = 0  # posts rendered and feed families written by the _Ahead helper
+    helper_jobs: int = 0  # posts rendered and feed families written by the helper process
 
     def lap(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -253,7 +252,7 @@ def check(config: Config, now: datetime | None = None, progress: Progress = _no_
 def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Progress, write: bool) -> BuildReport:
     t = time.perf_counter()
     # With a warm cache, only a few posts need rendering: a helper gets rendering ready meanwhile.
-    with _Ahead.start(config) if write and cache.has_index() else nullcontext() as ahead:
+    with _helper(config) if write and cache.has_index() else nullcontext() as ahead:
         report = _plan_and_write(config, cache, now, progress, write, ahead, t)
         report.helper_jobs = ahead.done if ahead is not None else 0
         return report
@@ -265,7 +264,7 @@ def _plan_and_write(
     now: datetime | None,
     progress: Progress,
     write: bool,
-    ahead: _Ahead | None,
+    ahead: workers.Helper | None,
     t: float,
 ) -> BuildReport:
     site = load_site(config, cache, now, progress, meanwhile=_prepare_rendering)
@@ -340,7 +339,7 @@ def _write_feeds(
     config: Config,
     advance: Callable[[int], None],
     meanwhile: Callable[[], None],
-    ahead: _Ahead | None,
+    ahead: workers.Helper | None,
 ) -> Iterator[tuple[list[str], int]]:
     """_feeds_one over the families: in worker processes when there are many, else shared with
     the helper (which gets its families' items pickled), else here."""
@@ -361,7 +360,7 @@ def _write_feeds(
 
 
 def _render_all(
-    site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress, ahead: _Ahead | None = None
+    site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress, ahead: workers.Helper | None = None
 ) -> tuple[dict[str, RenderedPost], list[tuple[tuple[int, int], RenderedPost]]]:
     """Rendered items for the wanted posts, from the cache when the file is unchanged; and
     the fresh ones with their stamps, for the caller to cache."""
@@ -446,6 +445,7 @@ def _feeds_one(spec: FeedSpec) -> tuple[list[str], int]:
 
 
 def _items(spec: FeedSpec) -> list[RenderedPost]:
+    """The family's rendered items, from what this process (or its forked parent) rendered."""
     return [_state.rendered[e.relpath] for e in spec.posts if e.relpath in _state.rendered]
 
 
@@ -459,120 +459,6 @@ def _write_family(spec: FeedSpec, items: list[RenderedPost]) -> tuple[list[str],
     return written, len(documents) - len(written)
 
 
-class _Ahead:
-    """A helper process forked as a build with a warm cache starts, for a process that has not
-    loaded the rendering libraries yet (a fresh `publisher build`, not the daemon).
-
-    Importing Markdown, Jinja and feedgen and compiling the templates takes about as long as
-    statting every post and loading the index; the helper does the first while this process
-    does the second, then renders the few changed posts and writes half of the feeds. Any
-    failure in it only costs time: `collect` does what the helper could not, here, where
-    errors are reported as usual. Used as a context manager; leaving it kills the helper.
-    """
-
-    def __init__(self, config: Config):
-        import multiprocessing
-
-        _state.config = config
-        context = multiprocessing.get_context("fork")
-        self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=_ahead_main, args=(theirs,), daemon=True, name="publisher-ahead")
-        self.process.start()
-        theirs.close()
-        self.pending: tuple[Callable[..., Any], list[tuple]] | None = None
-        self.sent = False
-        self.done = 0  # jobs it completed
-
-    TIMEOUT = 60.0  # seconds: normally well under one; past this the helper is presumed stuck
-
-    @classmethod
-    def start(cls, config: Config) -> _Ahead | nullcontext:
-        import threading
-
-        if "publisher.feeds" in sys.modules or "fork" not in _start_methods():
-            return nullcontext()
-        if threading.active_count() > 1:  # a fork of a threaded process can deadlock on a lock it copied
-            return nullcontext()
-        return cls(config)
-
-    def __enter__(self) -> _Ahead:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def submit(self, func: Callable[..., Any], jobs: list[tuple]) -> None:
-        """Start func(*job) for each job in the helper; `collect` returns the results."""
-        self.pending = (func, jobs)
-        self.sent = False
-        if self.process is None:
-            return
-        try:
-            self.conn.send((func, jobs))
-            self.sent = True
-        except Exception:  # a closed pipe, or something that does not pickle: collect does it here
-            self.close()
-
-    def collect(self) -> list:
-        """The submitted jobs' results, in order. A job the helper could not do (it failed,
-        died or hung) is done here instead, where any error is raised and reported as usual."""
-        func, jobs = self.pending
-        self.pending = None
-        answers = self._answers() or [(False, None)] * len(jobs)
-        results = []
-        for job, (ok, result) in zip(jobs, answers, strict=True):
-            results.append(result if ok else func(*job))
-            self.done += ok
-        return results
-
-    def _answers(self) -> list[tuple[bool, Any]] | None:
-        from multiprocessing.connection import wait
-
-        if not self.sent or self.process is None:
-            return None
-        try:
-            if wait([self.conn, self.process.sentinel], timeout=self.TIMEOUT):
-                return self.conn.recv()
-        except (OSError, EOFError):
-            pass
-        self.close()
-        return None
-
-    def close(self) -> None:
-        """Stop the helper. Only ever killed while idle or still importing: it never dies mid-write."""
-        if self.process is None:
-            return
-        self.process.kill()
-        self.process.join()
-        self.conn.close()
-        self.process = None
-
-
-def _ahead_main(conn: Any) -> None:
-    """The helper: get rendering ready, then run what the parent sends until it hangs up."""
-    try:
-        _prepare_rendering()
-    except Exception:  # the parent renders again itself and reports the error
-        _state.renderer = None
-    while True:
-        try:
-            func, jobs = conn.recv()
-        except EOFError:
-            return
-        answers = [_attempt(func, job) for job in jobs]
-        try:
-            conn.send(answers)
-        except Exception:  # a result that does not pickle: the parent does those jobs itself
-            conn.send([(False, None)] * len(jobs))
-
-
-def _attempt(func: Callable[..., Any], job: tuple) -> tuple[bool, Any]:
-    try:
-        return True, func(*job)
-    except Exception:  # the parent does this job again, and reports its error
-        return False, None
-
-
 def _map(
     func: Callable[[Any], Any],
     items: list,
@@ -581,40 +467,27 @@ def _map(
     advance: Callable[[int], None] = lambda n: None,
     meanwhile: Callable[[], None] | None = None,
 ) -> Iterator[Any]:
-    """func over items, in order; in forked worker processes when there are many and cores to spare.
-    `meanwhile` runs here once the workers have started (never when there are none)."""
+    """func over items, in order; in forked worker processes when there are many (see workers)."""
     _state.config = config
-    workers = min(os.cpu_count() or 1, 8)
-    if len(items) < minimum or workers < 2 or "fork" not in _start_methods():
-        for item in items:
-            yield func(item)
-            advance(1)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    if func is _render_one and _state.renderer is None:
+    if func is _render_one and _state.renderer is None and len(items) >= minimum:
         _state.renderer = rendering.Renderer(config)  # built once, inherited by the forked workers
     # Small chunks keep every core busy to the end: a render or a feed family takes
     # milliseconds (one per task), a parse a fraction of one (about 1/32 of a worker's share).
-    chunk = 1 if func in (_render_one, _feeds_one) else max(1, len(items) // (workers * 32))
-    gc.freeze()  # forked workers then share the parent's objects instead of copying their pages
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = pool.map(func, items, chunksize=chunk)  # submits everything: workers start now
-            if meanwhile is not None:
-                meanwhile()
-            for result in results:
-                yield result
-                advance(1)
-    finally:
-        gc.unfreeze()
+    cores = min(os.cpu_count() or 1, 8)
+    chunk = 1 if func in (_render_one, _feeds_one) else max(1, len(items) // (cores * 32))
+    return workers.fork_map(func, items, minimum, chunk, advance, meanwhile)
 
 
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
+def _helper(config: Config) -> workers.Helper | nullcontext[None]:
+    """A helper that gets rendering ready while this process plans a rebuild: only for a process
+    that has not loaded the rendering libraries yet (a fresh `publisher build`, not the daemon).
+    Importing Markdown, Jinja and feedgen and compiling the templates takes about as long as
+    statting every post and loading the index; then the helper renders the few changed posts and
+    writes half of the changed feeds."""
+    if "publisher.feeds" in sys.modules or not workers.Helper.usable():
+        return nullcontext()
+    _state.config = config  # inherited by the fork
+    return workers.Helper(prepare=_prepare_rendering)
 
 
 def _source(config: Config, entry: PostIndex) -> posts_mod.Source:

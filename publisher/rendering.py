@@ -26,17 +26,15 @@ from publisher.models import Post, RenderedPost
 BUILTIN_TEMPLATES = next(
     p for p in (Path(__file__).parent / "templates", Path(__file__).parent.parent / "templates") if p.is_dir()
 )
+
+
 # Python-Markdown's `extra` set (fenced code, tables, footnotes, attribute lists, definition
 # lists, abbreviations, Markdown in HTML) and sane lists. Not `toc`: heading ids serve a web
 # page, not a feed item or an email, and cost ~10% of the render time.
-MARKDOWN_EXTENSIONS = ("extra", "sane_lists")
-"""What the Markdown is read with, as Python-Markdown names them; `_markdown_extensions` builds them."""
-
-
 def _markdown_extensions() -> list[Any]:
-    """MARKDOWN_EXTENSIONS as instances ("extra" is these seven, in this order). Given names,
-    Python-Markdown first scans every installed package's entry points (importlib.metadata):
-    ~40 ms of every process that renders."""
+    """Python-Markdown's "extra" (these seven, in its order) and "sane_lists", as instances:
+    given their names, it first scans every installed package's entry points
+    (importlib.metadata), ~40 ms of every process that renders."""
     from markdown.extensions import abbr, attr_list, def_list, fenced_code, footnotes, md_in_html, sane_lists, tables
 
     return [

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -213,55 +212,12 @@ def test_fresh_process_rebuild_shares_the_work_with_a_helper(make_site) -> None:
     assert {rel: data for rel, (_, data) in snapshot(config.output_dir).items()} == rebuilt
 
 
-def fails_in_a_child(n: int) -> int:
-    """A job that raises in the helper process only (where parent_process() is set)."""
-    import multiprocessing
-
-    if n < 0 and multiprocessing.parent_process() is not None:
-        raise ValueError("refused in the helper")
-    return abs(n)
-
-
-def test_a_failing_or_dead_helper_costs_time_not_results(make_site) -> None:
-    config = make_site({"posts/a.md": post_text(title="A")})
-    with publishing._Ahead(config) as ahead:
-        ahead.submit(fails_in_a_child, [(1,), (-2,), (3,)])
-        assert ahead.collect() == [1, 2, 3]  # the failed job was done here
-        assert ahead.done == 2 and ahead.process is not None  # and the helper keeps going
-        ahead.submit(int, [("not a number",)])
-        with pytest.raises(ValueError):  # a real error surfaces from this process, as usual
-            ahead.collect()
-        ahead.process.kill()
-        ahead.submit(len, [("abc",), ((1, 2),)])
-        assert ahead.collect() == [3, 2]  # a dead helper: everything done here, no hang
-    assert ahead.done == 2
-
-
-def hangs_in_a_child(n: int) -> int:
-    import multiprocessing
-
-    if multiprocessing.parent_process() is not None:
-        time.sleep(60)
-    return n
-
-
-def test_a_stuck_helper_is_given_up_on(make_site, monkeypatch) -> None:
-    config = make_site({"posts/a.md": post_text(title="A")})
-    monkeypatch.setattr(publishing._Ahead, "TIMEOUT", 0.2)
-    with publishing._Ahead(config) as ahead:
-        ahead.submit(hangs_in_a_child, [(7,)])
-        started = time.monotonic()
-        assert ahead.collect() == [7]  # done here after the timeout
-        assert time.monotonic() - started < 10
-        assert ahead.process is None  # the helper was killed
-
-
 def test_the_helper_runs_only_where_rendering_is_not_loaded_yet(make_site) -> None:
     import publisher.feeds  # noqa: F401  (as in the daemon, after its first build)
 
     config = make_site({"posts/a.md": post_text(title="A")})
-    with publishing._Ahead.start(config) as ahead:
-        assert ahead is None
+    with publishing._helper(config) as helper:
+        assert helper is None
 
 
 def test_the_cached_index_stores_each_term_once(make_site) -> None:
