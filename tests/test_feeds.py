@@ -193,7 +193,7 @@ def test_files_are_world_readable_and_no_temp_files_remain(sample_site) -> None:
         assert path.stat().st_mode & 0o044 == 0o044, path
 
 
-VALIDATOR = os.environ.get("FEEDVALIDATOR")  # e.g. "python3.11 /path/to/feedvalidator-run.py"
+VALIDATOR = os.environ.get("FEEDVALIDATOR")  # e.g. "python tests/w3c_feedvalidator.py --checkout DIR"
 
 
 @pytest.mark.skipif(not VALIDATOR, reason="set FEEDVALIDATOR to a W3C feedvalidator command to run")
