@@ -187,8 +187,9 @@ class _Fields:
 
     def first(self, *keys: str) -> tuple[str, Any]:
         for key in keys:
-            if self.meta.get(key) not in (None, ""):
-                return key, self.meta[key]
+            value = self.meta.get(key)
+            if value is not None and value != "":
+                return key, value
         return keys[0], None
 
     def text(self, *keys: str) -> str:
@@ -207,16 +208,17 @@ class _Fields:
             return ()
         if isinstance(value, (str, int, float)):
             value = [value]
-        if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
+        if not isinstance(value, list) or [v for v in value if isinstance(v, (dict, list))]:
             self.problem(key, f"'{key}' must be a list of names or a single name")
             return ()
         out: dict[str, str] = {}
         for v in value:
             # Interned: thousands of posts share a few dozen names, and the build cache's
             # index then stores (and loads) each name once.
-            name = sys.intern(clean_line(str(v)))
-            if name and urls.urlize(name):
-                out.setdefault(urls.urlize(name) if taxonomy else name, name)
+            name = sys.intern(clean_line(v if type(v) is str else str(v)))
+            path = urls.urlize(name) if name else ""
+            if path:
+                out.setdefault(path if taxonomy else name, name)
             elif name:
                 self.problem(
                     key,
