@@ -197,3 +197,22 @@ def test_secrets_never_appear_in_output(newsletter_site, smtp_server, monkeypatc
     result = run(config, "send", "--backfill", "--yes")  # the test server offers no AUTH
     assert result.exit_code != 0
     assert "hunter2" not in result.output and "test-secret" not in result.output
+
+
+def test_sigterm_unwinds_a_one_shot_command_like_ctrl_c(tmp_path) -> None:
+    # `build` stopped by a service manager or `timeout`: `finally` blocks still run (a feed's
+    # temporary file is removed, the cache transaction rolls back), and the exit code says why.
+    marker = tmp_path / "cleaned"
+    code = (
+        "import os, signal, time\n"
+        "from publisher.cli import _one_shot\n"
+        "_one_shot()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(10)\n"
+        "finally:\n"
+        f"    open({str(marker)!r}, 'w').write('yes')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 143 and marker.read_text() == "yes"
+    assert "Traceback" not in result.stderr
