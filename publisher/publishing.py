@@ -252,9 +252,9 @@ def check(config: Config, now: datetime | None = None, progress: Progress = _no_
 def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Progress, write: bool) -> BuildReport:
     t = time.perf_counter()
     # With a warm cache, only a few posts need rendering: a helper gets rendering ready meanwhile.
-    with _helper(config) if write and cache.has_index() else nullcontext() as ahead:
-        report = _plan_and_write(config, cache, now, progress, write, ahead, t)
-        report.helper_jobs = ahead.done if ahead is not None else 0
+    with _helper(config) if write and cache.has_index() else nullcontext() as helper:
+        report = _plan_and_write(config, cache, now, progress, write, helper, t)
+        report.helper_jobs = helper.done if helper is not None else 0
         return report
 
 
@@ -264,7 +264,7 @@ def _plan_and_write(
     now: datetime | None,
     progress: Progress,
     write: bool,
-    ahead: workers.Helper | None,
+    helper: workers.Helper | None,
     t: float,
 ) -> BuildReport:
     site = load_site(config, cache, now, progress, meanwhile=_prepare_rendering)
@@ -288,7 +288,7 @@ def _plan_and_write(
     if not write:  # check renders everything that would be published
         wanted.update((e.relpath, e) for e in site.published_index())
     t = report.lap("plan", t)
-    rendered, fresh = _render_all(site, wanted, cache, progress, ahead)
+    rendered, fresh = _render_all(site, wanted, cache, progress, helper)
     t = report.lap("render", t)
 
     def stage_cache() -> None:  # the cache writes, done while feed workers run when there are any
@@ -300,7 +300,7 @@ def _plan_and_write(
     if todo:
         _state.rendered, _state.write = rendered, write  # read by the (forked) feed workers
         advance = progress("Writing feeds", len(todo))
-        for written, unchanged in _write_feeds(todo, config, advance, stage_cache, ahead):
+        for written, unchanged in _write_feeds(todo, config, advance, stage_cache, helper):
             report.written += written
             report.unchanged += unchanged
         _state.rendered = {}
@@ -339,28 +339,32 @@ def _write_feeds(
     config: Config,
     advance: Callable[[int], None],
     meanwhile: Callable[[], None],
-    ahead: workers.Helper | None,
+    helper: workers.Helper | None,
 ) -> Iterator[tuple[list[str], int]]:
     """_feeds_one over the families: in worker processes when there are many, else shared with
     the helper (which gets its families' items pickled), else here."""
-    if ahead is None or len(todo) >= PARALLEL_FEEDS_MIN:
-        if ahead is not None:
-            ahead.close()  # the workers take every core
+    if helper is None or len(todo) >= PARALLEL_FEEDS_MIN:
+        if helper is not None:
+            helper.close()  # the workers take every core
         yield from _map(_feeds_one, todo, config, PARALLEL_FEEDS_MIN, advance, meanwhile)
         return
     mine, theirs = todo[0::2], todo[1::2]
-    ahead.submit(_write_family, [(spec, _items(spec)) for spec in theirs])
+    helper.submit(_write_family, [(spec, _items(spec)) for spec in theirs])
     meanwhile()
     for spec in mine:
         yield _feeds_one(spec)
         advance(1)
-    for result in ahead.collect():
+    for result in helper.collect():
         yield result
         advance(1)
 
 
 def _render_all(
-    site: Site, wanted: dict[str, PostIndex], cache: BuildCache, progress: Progress, ahead: workers.Helper | None = None
+    site: Site,
+    wanted: dict[str, PostIndex],
+    cache: BuildCache,
+    progress: Progress,
+    helper: workers.Helper | None = None,
 ) -> tuple[dict[str, RenderedPost], list[tuple[tuple[int, int], RenderedPost]]]:
     """Rendered items for the wanted posts, from the cache when the file is unchanged; and
     the fresh ones with their stamps, for the caller to cache."""
@@ -370,13 +374,13 @@ def _render_all(
     if not todo:
         return out, fresh
     advance = progress("Rendering posts", len(todo))
-    if ahead is not None and len(todo) < PARALLEL_RENDER_MIN:
-        ahead.submit(_render_one, [(s,) for s in todo])
+    if helper is not None and len(todo) < PARALLEL_RENDER_MIN:
+        helper.submit(_render_one, [(s,) for s in todo])
         _import_feeds()  # needed next, for the feeds this process writes
-        results = ahead.collect()
+        results = helper.collect()
     else:
-        if ahead is not None:
-            ahead.close()  # enough posts to render for worker processes on every core
+        if helper is not None:
+            helper.close()  # enough posts to render for worker processes on every core
         results = list(_map(_render_one, todo, site.config, PARALLEL_RENDER_MIN, advance))
     for source, result in zip(todo, results, strict=True):
         if isinstance(result, list):
