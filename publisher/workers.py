@@ -102,7 +102,9 @@ class Helper:
 
     def submit(self, func: Callable[..., Any], jobs: list[tuple]) -> None:
         """Start func(*job) for each job in the helper (func must be importable by name);
-        `collect` returns the results. Only ever one batch at a time."""
+        `collect` returns the results. One batch at a time: answers are matched by order."""
+        if self.pending is not None:
+            raise RuntimeError("submit() before the last batch was collected")
         self.pending = (func, jobs)
         self.sent = False
         # Sent only once the helper is waiting for it: a large batch never blocks this process

@@ -60,10 +60,14 @@ def test_a_failing_or_dead_helper_costs_time_not_results() -> None:
         helper.submit(int, [("not a number",)])
         with pytest.raises(ValueError):  # a real error surfaces from this process, as usual
             helper.collect()
+        helper.submit(len, [("x",)])
+        with pytest.raises(RuntimeError):  # a second batch before the first is collected
+            helper.submit(len, [("y",)])
+        assert helper.collect() == [1]
         helper.process.kill()
         helper.submit(len, [("abc",), ((1, 2),)])
         assert helper.collect() == [3, 2]  # a dead helper: everything done here, no hang
-    assert helper.done == 2
+    assert helper.done == 3
 
 
 def test_a_helper_stuck_on_a_job_is_given_up_on(monkeypatch) -> None:
