@@ -318,6 +318,7 @@ REJECTED = [
     ("yaml-after-blank-lines", "\n\n---\ntitle: T\ndescription: a: b\n---\n", 5, "invalid YAML front matter"),
     ("invalid-json", '{\n"title": "T",\n"date": "2026-01-10"\n"x": 1\n}\n', 4, "invalid JSON front matter"),
     ("not-utf8", b"---\ntitle: T\ndate: 2026-01-10\n---\n\nbody \xff\n", 6, "not valid UTF-8 (byte 0xff)"),
+    ("not-utf8-after-bom", b"\xef\xbb\xbf---\ntitle: T\n---\n\xfe\n", 4, "not valid UTF-8 (byte 0xfe)"),
     ("empty", "", 1, "file is empty"),
     ("whitespace", " \n\t\n\n", 1, "file is empty"),
     ("no-front-matter", "\nJust a body.\n", 2, "no front matter"),
