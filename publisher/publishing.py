@@ -11,7 +11,6 @@ and rendering over the CPU cores.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -477,8 +476,7 @@ def _map(
         _state.renderer = rendering.Renderer(config)  # built once, inherited by the forked workers
     # Small chunks keep every core busy to the end: a render or a feed family takes
     # milliseconds (one per task), a parse a fraction of one (about 1/32 of a worker's share).
-    cores = min(os.cpu_count() or 1, 8)
-    chunk = 1 if func in (_render_one, _feeds_one) else max(1, len(items) // (cores * 32))
+    chunk = 1 if func in (_render_one, _feeds_one) else max(1, len(items) // (workers.cores() * 32))
     return workers.fork_map(func, items, minimum, chunk, advance, meanwhile)
 
 

@@ -22,6 +22,11 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def cores() -> int:
+    """How many worker processes fork_map starts: one per CPU, at most 8."""
+    return min(os.cpu_count() or 1, 8)
+
+
 def fork_map(
     func: Callable[[Any], Any],
     items: list,
@@ -33,7 +38,7 @@ def fork_map(
     """func over items, in order; in forked worker processes when there are at least `minimum`
     items and cores to spare. `meanwhile` runs here once the workers have started (never when
     there are none)."""
-    workers = min(os.cpu_count() or 1, 8)
+    workers = cores()
     if len(items) < minimum or workers < 2 or not can_fork():
         for item in items:
             yield func(item)
