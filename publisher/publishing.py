@@ -151,7 +151,7 @@ def load_site(
     todo = []
     for source in sources:
         hit = known.get(source.relpath)
-        if hit is None or hit[0] != (source.size, source.mtime_ns):
+        if hit is None or hit[0] != source.stamp:
             todo.append(source)
             continue
         _, entry, cached_problems = hit
