@@ -7,10 +7,15 @@ stamped with fingerprints of the settings and the templates, so a change there d
 what depends on it.
 
 A cache that is missing, stale or damaged is simply empty: it can never change the output.
+
+A writing build holds an exclusive lock on `build.lock` beside it: a second build of the same
+site (an operator's `publisher build` while `publisher run` builds) waits, then finds the work
+done. The kernel drops the lock when the process ends, however it ends.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
 from collections.abc import Iterable
@@ -20,6 +25,7 @@ from publisher.errors import Problem
 from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
+LOCK_NAME = "build.lock"
 SCHEMA_VERSION = "5"
 
 _SCHEMA = """
@@ -56,8 +62,9 @@ def _plain(value: tuple[tuple[int, int], PostIndex | None, Problems]) -> tuple:
 class BuildCache:
     """One build's view of the cache. Use `open`; call `commit` once the build has succeeded."""
 
-    def __init__(self, db: sqlite3.Connection | None, readonly: bool = False):
+    def __init__(self, db: sqlite3.Connection | None, readonly: bool = False, lock: int | None = None):
         self.db = db
+        self.lock = lock  # the open build.lock holding the build lock (writing builds)
         self.readonly = readonly  # `publisher check`: read what matches, write nothing
         self.stale_render = False  # read-only use with changed templates: ignore rendered rows
         self._index: IndexMap | None = None
@@ -72,23 +79,27 @@ class BuildCache:
         path = cache_dir / FILE_NAME
         if readonly and not path.is_file():
             return cls(None)
-        try:
-            if readonly:
-                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            else:
-                cache_dir.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(path)
-            cache = cls(db, readonly)
-            cache._prepare(meta_fingerprint, render_fingerprint, readonly)
-            return cache
-        except sqlite3.DatabaseError:
-            if readonly:
+        if readonly:
+            try:
+                cache = cls(sqlite3.connect(f"file:{path}?mode=ro", uri=True), readonly)
+                cache._prepare(meta_fingerprint, render_fingerprint, readonly)
+                return cache
+            except sqlite3.DatabaseError:
                 return cls(None)
-            path.unlink(missing_ok=True)  # damaged: start afresh
-            db = sqlite3.connect(path)
-            cache = cls(db)
-            cache._prepare(meta_fingerprint, render_fingerprint, readonly)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        lock = _lock(cache_dir / LOCK_NAME)
+        try:
+            try:
+                cache = cls(sqlite3.connect(path), lock=lock)
+                cache._prepare(meta_fingerprint, render_fingerprint, readonly)
+            except sqlite3.DatabaseError:
+                path.unlink(missing_ok=True)  # damaged: start afresh
+                cache = cls(sqlite3.connect(path), lock=lock)
+                cache._prepare(meta_fingerprint, render_fingerprint, readonly)
             return cache
+        except BaseException:
+            os.close(lock)
+            raise
 
     def _prepare(self, meta_fp: str, render_fp: str, readonly: bool) -> None:
         assert self.db is not None
@@ -246,3 +257,30 @@ class BuildCache:
         if self.db is not None:
             self.db.close()
             self.db = None
+        if self.lock is not None:
+            os.close(self.lock)  # releases the build lock
+            self.lock = None
+
+
+def _lock(path: Path) -> int:
+    """Take the site's build lock, waiting (and saying so) while another build holds it."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            import logging
+
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            logging.getLogger(__name__).warning(
+                "another build of this site is running (pid %s); waiting for it to finish (lock: %s)", holder, path
+            )
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

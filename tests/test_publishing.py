@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import select
 import shutil
 import subprocess
 import sys
@@ -10,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from publisher import cache as cache_mod
 from publisher import publishing
-from publisher.cache import FILE_NAME
+from publisher.cache import FILE_NAME, LOCK_NAME
 from publisher.publishing import build, check
 from tests.conftest import NOW, post_text
 
@@ -210,6 +213,32 @@ def test_fresh_process_rebuild_shares_the_work_with_a_helper(make_site) -> None:
     shutil.rmtree(config.cache_dir)
     build(config)
     assert {rel: data for rel, (_, data) in snapshot(config.output_dir).items()} == rebuilt
+
+
+def test_builds_of_one_site_take_turns_and_the_second_finds_the_work_done(make_site) -> None:
+    # An operator's `publisher build` while `publisher run` builds: the later one waits for the
+    # lock, says so, and then has nothing left to write.
+    config = make_site({"posts/a.md": post_text(title="A")})
+    build(config)
+    (config.content_dir / "posts/b.md").write_text(post_text(title="B", date="2026-01-19"), encoding="utf-8")
+    holder = cache_mod._lock(config.cache_dir / LOCK_NAME)  # a build in progress, here
+    command = [sys.executable, "-m", "publisher", "--config", str(config.path), "build"]
+    waiting = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for proc in waiting:
+            ready, _, _ = select.select([proc.stderr], [], [], 30)
+            assert ready, "no word from a build waiting for the lock"
+            line = proc.stderr.readline()
+            assert f"another build of this site is running (pid {os.getpid()}); waiting" in line
+            assert proc.poll() is None
+        assert "<title>B</title>" not in (config.output_dir / "index.xml").read_text(encoding="utf-8")
+    finally:
+        os.close(holder)
+    outputs = [proc.communicate(timeout=60) for proc in waiting]
+    assert [proc.returncode for proc in waiting] == [0, 0], outputs
+    written = sorted(int(re.search(r"(\d+) files written", out).group(1)) for out, _ in outputs)
+    assert written == [0, 3]  # the site's RSS, Atom and JSON once; the other build found them done
+    assert "<title>B</title>" in (config.output_dir / "index.xml").read_text(encoding="utf-8")
 
 
 def test_the_helper_runs_only_where_rendering_is_not_loaded_yet(make_site) -> None:
