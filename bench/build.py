@@ -48,6 +48,11 @@ TARGET_COLD = 1.0
 TARGET_INCREMENTAL = 0.1
 TARGET_MEMORY = 1.0
 
+# What any fresh `publisher build` pays before its first stat: the interpreter and the libraries
+# a rebuild must load (the CLI, the front matter parsers, Markdown, templates, feeds). Measured
+# beside each incremental build and reported as its ratio to Hugo's, for context.
+FLOOR_IMPORTS = "import click, yaml, frontmatter, markdown, jinja2, feedgen.feed, lxml.html"
+
 TAGS = (
     "Groq",
     "NVIDIA",
@@ -618,7 +623,9 @@ def verdict(value: float | None, limit: float, strict: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def report(results: dict[str, ToolResult], outputs: dict[str, Path], expected: int) -> bool:
+def report(
+    results: dict[str, ToolResult], outputs: dict[str, Path], expected: int, floor: ToolResult | None = None
+) -> bool:
     """Print the tables; return True when every target was measured and met."""
     print("\nResults (median of runs)")
     print(f"{'tool':<10} {'phase':<12} {'runs':>4} {'wall s':>9} {'peak MiB':>9}")
@@ -627,6 +634,9 @@ def report(results: dict[str, ToolResult], outputs: dict[str, Path], expected: i
             wall = fmt(result.median_wall(phase), ".2f")
             rss = fmt(result.median_rss_mb(phase), ".1f")
             print(f"{name:<10} {phase:<12} {len(runs):>4} {wall:>9} {rss:>9}")
+    if floor is not None and floor.runs["incremental"]:
+        runs, wall = len(floor.runs["incremental"]), floor.median_wall("incremental")
+        print(f"{'(floor)':<10} {'imports':<12} {runs:>4} {wall:>9.2f}")
 
     print(f"\nFeed files written (expected index.xml feeds: {expected} = home + tags + categories)")
     for name, output in outputs.items():
@@ -656,6 +666,9 @@ def report(results: dict[str, ToolResult], outputs: dict[str, Path], expected: i
         all_pass = all_pass and mark == "PASS"
         op = "<" if strict else "<="
         print(f"  {label:<17} ratio {fmt(value, '.3f'):>7}  target {op} {limit:<4} {mark}")
+    if floor is not None and hugo is not None:
+        value = ratio(floor.median_wall("incremental"), hugo.median_wall("incremental"))
+        print(f"  (floor: Python + imports) ratio {fmt(value, '.3f'):>7}  of Hugo's incremental time, for context")
 
     for result in results.values():
         if result.error:
@@ -748,6 +761,17 @@ def make_tools(args: argparse.Namespace, work: Path, content: Path) -> dict[str,
     return tools
 
 
+def floor_command(tool: Tool) -> list[str]:
+    """The interpreter that runs `tool`'s publisher, importing what a rebuild imports."""
+    python = sys.executable
+    script = Path(tool.cmd[0])
+    if script.is_file() and script.read_bytes()[:2] == b"#!":  # a console script: its interpreter
+        python = script.read_bytes().split(b"\n", 1)[0][2:].decode().strip()
+    elif tool.cmd[1:3] == ["-m", "publisher"]:
+        python = tool.cmd[0]
+    return [python, "-c", FLOOR_IMPORTS]
+
+
 def hugo_version(exe: str) -> str | None:
     """`hugo version` output, or None when Hugo cannot be run."""
     try:
@@ -815,6 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         tools = make_tools(args, work, content)
         results = {name: ToolResult() for name in tools}
+        floor = ToolResult() if "publisher" in tools else None
         print(f"measuring: cold x{cold_repeat}, incremental x{incremental_repeat}")
         for _ in range(cold_repeat):
             for name, tool in tools.items():
@@ -823,9 +848,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             add_new_post(posts_dir, number, args.seed, pool, metas)
             for name, tool in tools.items():
                 run_phase(tool, "incremental", results[name], logs)
+            if floor is not None:
+                run = measure(floor_command(tools["publisher"]), tools["publisher"].env, logs / "floor.log")
+                if run.returncode == 0:
+                    floor.runs["incremental"].append(run)
 
         expected = 1 + len(TAGS) + len(CATEGORIES)
-        all_pass = report(results, {n: t.output for n, t in tools.items()}, expected)
+        all_pass = report(results, {n: t.output for n, t in tools.items()}, expected, floor)
     finally:
         if args.keep:
             print(f"\nworkdir kept: {work}")
