@@ -26,7 +26,7 @@ from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
 LOCK_NAME = "build.lock"
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,11 +52,6 @@ IndexMap = dict[str, tuple[tuple[int, int], PostIndex | None, Problems]]
 
 DELTA_MIN = 256  # index changes kept as rows before the blob is rewritten...
 DELTA_FRACTION = 8  # ...or this fraction of the index, when larger
-
-
-def _plain(value: tuple[tuple[int, int], PostIndex | None, Problems]) -> tuple:
-    stamp, entry, problems = value
-    return (stamp, tuple(entry) if entry is not None else None, problems)
 
 
 class BuildCache:
@@ -138,13 +133,7 @@ class BuildCache:
         """Every cached post: its stamp, and either its index or its problems."""
         if self._index is None:
             try:
-                plain = self._read_index()
-                # Stored as plain tuples: unpickling 10,000 NamedTuples costs 4x more.
-                make = tuple.__new__
-                self._index = {
-                    rel: (stamp, make(PostIndex, entry) if entry is not None else None, problems)
-                    for rel, (stamp, entry, problems) in plain.items()
-                }
+                self._index = self._read_index()
             except Exception:
                 self._index, self._rewrite = {}, True
         return self._index
@@ -236,12 +225,14 @@ class BuildCache:
         index = self.index()
         small = self._delta_rows + len(self._changed) <= max(DELTA_MIN, len(index) // DELTA_FRACTION)
         if small and not self._rewrite:
-            plain = {rel: _plain(index[rel]) if rel in index else None for rel in self._changed}
-            rows = [(rel, None if v is None else pickle.dumps(v, pickle.HIGHEST_PROTOCOL)) for rel, v in plain.items()]
+            rows = [
+                (rel, pickle.dumps(index[rel], pickle.HIGHEST_PROTOCOL) if rel in index else None)
+                for rel in self._changed
+            ]
             self.db.executemany("INSERT OR REPLACE INTO index_delta VALUES (?, ?)", rows)
             self._delta_rows += len(rows)  # an upper bound: a row may have been replaced
         else:
-            blob = pickle.dumps({rel: _plain(v) for rel, v in index.items()}, protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
             self.db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (blob,))
             self.db.execute("DELETE FROM index_delta")
             self._delta_rows, self._rewrite = 0, False

@@ -67,6 +67,11 @@ class PostIndex(NamedTuple):
     tags: tuple[str, ...]
     categories: tuple[str, ...]
 
+    def __reduce__(self) -> tuple:
+        # Pickled as tuple.__new__(PostIndex, fields): unpickling then runs no Python code per
+        # entry (NamedTuple's __new__ is Python), which is most of loading a 10,000-post index.
+        return (tuple.__new__, (PostIndex, tuple(self)))
+
     def status(self, now: float) -> Status:
         """Hugo's rules: drafts, future publishDate and past expiryDate stay out of every output."""
         if self.draft:

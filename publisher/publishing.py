@@ -161,11 +161,8 @@ def load_site(
             shown = posts_mod.display_path(source.path)
             problems.extend(Problem(shown, line, message) for line, message in cached_problems)
     advance = progress("Reading posts", len(todo))
-    make = tuple.__new__  # results cross from workers as plain tuples (half the pickling cost)
-    results = [
-        make(Parsed, (rel, stamp, make(PostIndex, entry) if entry is not None else None, found))
-        for rel, stamp, entry, found in _map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile)
-    ]
+    parsed = _map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile)
+    results = [tuple.__new__(Parsed, result) for result in parsed]
     for result in results:
         if result.index is not None:
             index.append(result.index)
@@ -414,14 +411,14 @@ class _State:
 _state = _State()
 
 
-def _parse_one(source: posts_mod.Source) -> tuple[str, tuple[int, int], tuple | None, list[Problem]]:
-    """A Parsed as plain tuples (load_site rebuilds it)."""
+def _parse_one(source: posts_mod.Source) -> tuple[str, tuple[int, int], PostIndex | None, list[Problem]]:
+    """A Parsed as a plain tuple (load_site rebuilds it: a NamedTuple's __new__ is Python)."""
     source = posts_mod.stamped(source)
     try:
         post = posts_mod.load_post(source, _state.config)
     except PostError as exc:
         return (source.relpath, source.stamp, None, exc.problems)
-    return (source.relpath, source.stamp, tuple(post.index(source.stamp)), [])
+    return (source.relpath, source.stamp, post.index(source.stamp), [])
 
 
 def _load_one(source: posts_mod.Source) -> tuple[Post | None, list[Problem]]:

@@ -81,3 +81,19 @@ def test_unreadable_index_is_rewritten_whole(tmp_path) -> None:
     cache.close()
     assert delta_rows(tmp_path) == 0
     assert stored(tmp_path) == {"a.md": (100, 1)}
+
+
+def test_index_entries_unpickle_as_post_index_without_running_its_constructor(tmp_path, monkeypatch) -> None:
+    # The index blob holds 10,000 entries: each must come back as the same PostIndex, made by
+    # tuple.__new__ in C rather than NamedTuple's Python __new__.
+    rel, stamp, index, _ = entry("posts/a.md")
+    one_build(tmp_path, [(rel, stamp, index, [])])
+    made = []
+    monkeypatch.setattr(PostIndex, "__new__", lambda *a, **k: made.append(a) or tuple.__new__(*a))
+    cache = reopen(tmp_path)
+    try:
+        loaded = cache.index()[rel][1]
+    finally:
+        cache.close()
+    assert type(loaded) is PostIndex and loaded == index and loaded.tags == ("t",)
+    assert made == []
