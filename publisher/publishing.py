@@ -170,12 +170,14 @@ def load_site(
     if cache is not None:
         cache.store_posts(results)
         cache.forget_posts(set(known) - {s.relpath for s in sources})
-    unique, duplicates = _check_unique(index, config)
+    unique, duplicates = _check_unique(index, config, now.timestamp())
     return Site(config, now, unique, problems + duplicates)
 
 
-def _check_unique(index: list[PostIndex], config: Config) -> tuple[list[PostIndex], list[Problem]]:
-    """Reject every post whose URL another post also claims (the slug decides the URL)."""
+def _check_unique(index: list[PostIndex], config: Config, now: float) -> tuple[list[PostIndex], list[Problem]]:
+    """Posts that share a URL (the slug decides it): the one published first keeps it, so
+    a draft or a copied file never takes a live post (and its GUID) out of the feeds; every
+    other claimant is rejected, naming it. Where none is published yet, all are rejected."""
     by_url: dict[str, list[PostIndex]] = {}
     for entry in index:
         by_url.setdefault(entry.url, []).append(entry)
@@ -185,15 +187,19 @@ def _check_unique(index: list[PostIndex], config: Config) -> tuple[list[PostInde
             keep.append(group[0])
             continue
         shown = {e.relpath: posts_mod.display_path(config.content_dir / e.relpath) for e in group}
+        live = sorted((e for e in group if e.status(now) == "published"), key=lambda e: (e.publish, e.relpath))
+        if live:
+            first = live[0]
+            keep.append(first)
+            for entry in group:
+                if entry is not first:
+                    message = f"slug {entry.slug!r} is already used by {shown[first.relpath]}, published earlier"
+                    problems.append(Problem(shown[entry.relpath], None, f"{message}; give this post another 'slug'"))
+            continue
         for entry in group:
             others = ", ".join(shown[o.relpath] for o in group if o is not entry)
-            problems.append(
-                Problem(
-                    shown[entry.relpath],
-                    None,
-                    f"slug {entry.slug!r} is also used by {others}; give one of them another 'slug'",
-                )
-            )
+            message = f"slug {entry.slug!r} is also used by {others}; give one of them another 'slug'"
+            problems.append(Problem(shown[entry.relpath], None, message))
     keep.sort(key=lambda e: e.relpath)
     return keep, problems
 

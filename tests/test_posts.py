@@ -352,10 +352,43 @@ def test_missing_title_and_date_are_both_reported(make_site):
     assert [p.message for p in site.problems] == ["front matter has no 'title'", "front matter has no 'date'"]
 
 
-def test_shared_slug_rejects_both_posts_and_names_the_other(make_site):
-    files = {"posts/a.md": post_text("A", slug="same"), "posts/b.md": post_text("B", slug="Same"), "posts/ok.md": GOOD}
+def test_shared_slug_keeps_the_post_published_first_and_rejects_the_other(make_site):
+    files = {
+        "posts/b.md": post_text("B", slug="same", date="2026-01-05"),
+        "posts/a.md": post_text("A", slug="Same", date="2026-01-06"),  # a copy, published later
+        "posts/ok.md": GOOD,
+    }
     site = load(make_site, files)
-    assert [p.title for p in site.posts] == ["Good one"]
+    assert sorted(p.title for p in site.posts) == ["B", "Good one"]
+    b = site.posts[[p.title for p in site.posts].index("B")]
+    assert b.url == "https://blog.example.com/posts/same/"
+    a = only_problem(site, "posts/a.md")
+    b_path = a.path[: -len("a.md")] + "b.md"
+    assert a.message.startswith(f"slug 'same' is already used by {b_path}, published earlier")
+    assert a.message.endswith("published earlier; give this post another 'slug'")
+
+
+def test_a_draft_never_takes_the_slug_of_a_published_post(make_site):
+    # Saving a draft that reuses a live post's slug must not take the live post (and its GUID)
+    # out of the feeds: the draft is the one rejected.
+    files = {
+        "posts/live.md": post_text("Live", date="2026-01-05"),
+        "posts/wip.md": post_text("WIP", slug="live", draft=True),
+        "posts/later.md": post_text("Later", slug="live", date="2099-01-01"),
+    }
+    site = load(make_site, files)
+    assert [p.title for p in site.posts] == ["Live"]
+    for name in ("wip", "later"):
+        assert "is already used by " in only_problem(site, f"posts/{name}.md").message
+
+
+def test_unpublished_posts_sharing_a_slug_are_all_rejected(make_site):
+    files = {
+        "posts/a.md": post_text("A", slug="same", draft=True),
+        "posts/b.md": post_text("B", slug="same", draft=True),
+    }
+    site = load(make_site, files)
+    assert site.posts == []
     a, b = only_problem(site, "posts/a.md"), only_problem(site, "posts/b.md")
     assert a.message.startswith("slug 'same' is also used by ") and a.message.split(" by ")[1].startswith(b.path)
     assert b.message.split(" by ")[1].startswith(a.path)
