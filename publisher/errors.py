@@ -22,6 +22,17 @@ class TemplateError(PublisherError):
     """A Jinja template is missing, fails to parse or fails to render."""
 
 
+class OutputError(PublisherError):
+    """A folder publisher must write (output_dir, cache_dir) cannot be written."""
+
+
+def unwritable(key: str, folder: object, exc: OSError) -> OutputError:
+    """The operator's message for an OSError met writing into a configured folder."""
+    reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(folder) else ""
+    return OutputError(f"{key} {folder}: cannot write there: {reason}{where}; make it a writable folder or set {key}")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One reason a post could not be used, located as precisely as we know."""

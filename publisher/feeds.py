@@ -7,6 +7,7 @@ replaced, atomically, when their bytes change.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -165,7 +166,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically replace `path` with `data` unless it already holds exactly that.
 
     Leaving unchanged files alone keeps their mtime, so Last-Modified/ETag and feed
-    readers' conditional GETs keep working.
+    readers' conditional GETs keep working. The file gets the mode a plain `open` would give
+    it (0o666 less the umask), not mkstemp's private 0o600: a web server has to read it.
     """
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
@@ -177,7 +179,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~process_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -185,7 +187,17 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+@functools.cache
+def process_umask() -> int:
+    """The umask, read without changing it: setting it, even for an instant, would race with
+    other threads creating files (`publisher run --serve` has a web server thread)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc (not Linux): the only portable way to read it
     os.umask(mask)
     return mask

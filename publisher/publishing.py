@@ -26,7 +26,7 @@ from publisher import __version__, rendering, urls, workers
 from publisher import posts as posts_mod
 from publisher.cache import BuildCache
 from publisher.config import Config
-from publisher.errors import PostError, Problem
+from publisher.errors import PostError, Problem, unwritable
 from publisher.models import FeedSpec, Post, PostIndex, RenderedPost, Status
 
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -231,6 +231,11 @@ def build(
 ) -> BuildReport:
     """Write every feed whose content changed; with write=False, do all the work but write nothing."""
     started = time.perf_counter()
+    if write:
+        try:
+            config.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unwritable("output_dir", config.output_dir, exc) from None
     cache = open_cache(config, readonly=not write)
     _state.renderer = None  # never reuse a renderer from another build (templates may have changed)
     try:
@@ -312,7 +317,10 @@ def _plan_and_write(
         return report
     cache.store_feed_signatures({spec.key: signatures[spec.key] for spec in todo})
     for rel in sorted(cache.written() - current_files):
-        (config.output_dir / rel).unlink(missing_ok=True)
+        try:
+            (config.output_dir / rel).unlink(missing_ok=True)
+        except OSError as exc:
+            raise unwritable("output_dir", config.output_dir, exc) from None
         _remove_empty_parents(config.output_dir / rel, config.output_dir)
         report.removed.append(rel)
     cache.set_written(current_files)
@@ -461,7 +469,11 @@ def _write_family(spec: FeedSpec, items: list[RenderedPost]) -> tuple[list[str],
     documents = feeds.render_feeds(spec, items, _state.config)
     if not _state.write:
         return [], 0
-    written = [rel for rel, data in documents.items() if feeds.write_if_changed(_state.config.output_dir / rel, data)]
+    out = _state.config.output_dir
+    try:
+        written = [rel for rel, data in documents.items() if feeds.write_if_changed(out / rel, data)]
+    except OSError as exc:
+        raise unwritable("output_dir", out, exc) from None
     return written, len(documents) - len(written)
 
 

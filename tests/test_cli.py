@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import feedparser
+import pytest
 from click.testing import CliRunner
 
 from publisher.cli import cli
@@ -79,6 +80,33 @@ def test_bad_config_value_names_the_key(make_site) -> None:
     assert result.returncode == 2
     assert "'feed_length' must be an integer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "blocker", "expected"),
+    [
+        ("output_dir", "out", "a file is in the way"),  # output_dir itself is a file
+        ("output_dir", "out/tags", "Not a directory"),  # a term feed's folder cannot be made
+        ("cache_dir", "cache", "a file is in the way"),
+        ("cache_dir", "cache/build.sqlite", "Is a directory"),  # a folder where the database goes
+    ],
+)
+def test_a_folder_that_cannot_be_written_is_named_without_a_traceback(make_site, key, blocker, expected) -> None:
+    config = make_site({"posts/a.md": post_text(tags=["t"])}, output_dir="out", cache_dir="cache")
+    root = config.path.parent
+    if blocker.endswith(".sqlite"):
+        (root / blocker).mkdir(parents=True)
+    else:
+        (root / blocker).parent.mkdir(parents=True, exist_ok=True)
+        (root / blocker).write_text("in the way\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher", "--config", str(config.path), "build"], capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    folder = root / key.removesuffix("_dir").replace("output", "out")
+    assert result.stderr.startswith(f"Error: {key} {folder}: cannot write there: {expected}"), result.stderr
+    assert result.stderr.rstrip().endswith(f"make it a writable folder or set {key}")
 
 
 def test_readme_quick_start_builds_the_sample_site(tmp_path) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -227,3 +228,22 @@ def test_feed_links_with_websub_hubs(make_site) -> None:
     assert atom_links == [("self", base + "atom.xml"), *[("hub", h) for h in hubs], ("alternate", base)]
 
     assert [h["url"] for h in json.loads((out / "feed.json").read_text())["hubs"]] == hubs
+
+
+def test_feed_files_take_the_mode_the_umask_allows_and_the_umask_is_never_changed(tmp_path) -> None:
+    # Read from /proc, not by setting it: a web server thread creating a file at that instant
+    # would otherwise get a world-writable one.
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "os.umask(0o027)\n"
+        "from publisher import feeds\n"
+        "seen = []\n"
+        "real = os.umask\n"
+        "os.umask = lambda mask: seen.append(mask) or real(mask)\n"
+        "path = Path(sys.argv[1])\n"
+        "feeds.write_if_changed(path, b'<rss/>')\n"
+        "print(oct(path.stat().st_mode & 0o777), seen)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "index.xml")], capture_output=True, text=True)
+    assert result.stdout.split() == ["0o640", "[]"], result.stderr
