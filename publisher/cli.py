@@ -101,6 +101,8 @@ def _print_problems(problems: list) -> None:
 
 
 def _summary(report) -> str:
+    from publisher.posts import display_path
+
     site = report.site
     scheduled = sorted(site.with_status("scheduled"), key=lambda p: p.publish_date)
     parts = [
@@ -108,11 +110,12 @@ def _summary(report) -> str:
         f"{site.count('draft')} drafts",
         f"{len(scheduled)} scheduled",
         f"{site.count('expired')} expired",
-        f"{len(site.problems)} rejected",
+        f"{len({p.path for p in site.problems})} rejected",  # files: one may have several problems
     ]
     lines = [", ".join(parts)]
     for post in scheduled:
-        lines.append(f"  scheduled: {post.relpath} at {post.publish_date.isoformat()}")
+        shown = display_path(site.config.content_dir / post.relpath)  # as problems show paths
+        lines.append(f"  scheduled: {shown} at {post.publish_date.isoformat()}")
     return "\n".join(lines)
 
 

@@ -98,6 +98,12 @@ def discover(content_dir: Path, stat: bool = True) -> tuple[list[Source], list[P
                 lower = name.lower()
                 if not lower.endswith(MARKDOWN_SUFFIXES) or lower in SECTION_INDEXES:
                     continue
+                if not entry.is_file():  # reading a FIFO would wait forever
+                    kind = (
+                        "symlink to nothing" if entry.is_symlink() else "not a regular file (a FIFO, socket or device)"
+                    )
+                    problems.append(Problem(display_path(entry.path), None, f"{kind}; not read"))
+                    continue
                 if not stat:
                     found.append(make(Source, (entry.path, prefix + name, UNSTATED, UNSTATED)))
                     continue

@@ -50,8 +50,17 @@ def test_check_lists_scheduled_posts_and_writes_nothing(make_site) -> None:
     result = run(config, "check")
     assert result.exit_code == 0, result.output
     assert "1 published, 1 drafts, 1 scheduled, 0 expired, 0 rejected" in result.output
-    assert "scheduled: posts/later.md at 2099-05-01T08:00:00+08:00" in result.output
+    later = config.content_dir / "posts/later.md"  # shown as problems are: from the current folder
+    assert f"scheduled: {later} at 2099-05-01T08:00:00+08:00" in result.output
     assert not config.output_dir.exists()
+
+
+def test_rejected_counts_files_not_problems(make_site) -> None:
+    config = make_site({"posts/good.md": post_text(title="Good"), "posts/bad.md": "---\ndraft: false\n---\n"})
+    result = run(config, "check")
+    assert result.exit_code == 1
+    assert "no 'title'" in result.output and "no 'date'" in result.output
+    assert "1 published, 0 drafts, 0 scheduled, 0 expired, 1 rejected" in result.output
 
 
 def test_check_exits_1_on_rejection(make_site) -> None:

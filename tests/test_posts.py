@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 
 import pytest
@@ -82,6 +84,21 @@ def test_symlink_to_a_file_outside_content_is_reported_and_not_read(make_site):
     (problem,) = site.problems
     assert problem.path.endswith("content/posts/link.md")
     assert "symlink points outside content_dir" in problem.message
+
+
+def test_a_fifo_or_a_dangling_symlink_is_reported_and_never_opened(make_site):
+    # Opening a FIFO for reading waits for a writer: build, check and the daemon would hang.
+    config = make_site({"posts/ok.md": GOOD})
+    os.mkfifo(config.content_dir / "posts" / "pipe.md")
+    os.symlink(config.content_dir / "posts" / "gone.md", config.content_dir / "posts" / "dangling.md")
+    command = [sys.executable, "-m", "publisher", "--config", str(config.path), "check"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"{config.content_dir / 'posts' / 'pipe.md'}: not a regular file (a FIFO, socket or device); not read" in (
+        result.stderr
+    )
+    assert f"{config.content_dir / 'posts' / 'dangling.md'}: symlink to nothing; not read" in result.stderr
+    assert result.stdout.startswith("1 published")
 
 
 def test_symlink_inside_content_is_read(make_site):
