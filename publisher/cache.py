@@ -66,6 +66,7 @@ class BuildCache:
         self._changed: set[str] = set()  # relpaths stored or forgotten since the index was read
         self._delta_rows = 0  # rows in index_delta when the index was read
         self._rewrite = False  # the stored index could not be read: write it whole
+        self._meta: dict[str, str] = {}  # the meta table as this build left it
 
     @classmethod
     def open(
@@ -124,10 +125,12 @@ class BuildCache:
             self.db.executescript("DELETE FROM blobs; DELETE FROM index_delta; DELETE FROM rendered;")
         if meta.get("render") != render_fp or meta.get("schema") != SCHEMA_VERSION:
             self.db.executescript("DELETE FROM rendered; DELETE FROM feeds;")
-        self.db.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [("schema", SCHEMA_VERSION), ("meta", meta_fp), ("render", render_fp)],
+        stamps = {"schema": SCHEMA_VERSION, "meta": meta_fp, "render": render_fp}
+        # Only what differs: a build that changes nothing leaves the database file alone.
+        self._write(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [kv for kv in stamps.items() if meta.get(kv[0]) != kv[1]]
         )
+        self._meta = {**meta, **stamps}
 
     # -- posts ---------------------------------------------------------------------------
     def has_index(self) -> bool:
@@ -211,15 +214,20 @@ class BuildCache:
     def store_feed_signatures(self, signatures: dict[str, str]) -> None:
         self._write("INSERT OR REPLACE INTO feeds VALUES (?, ?)", list(signatures.items()))
 
-    def written(self) -> set[str]:
-        if self.db is None:
+    def written(self, root: str) -> set[str]:
+        """The files (relative to `root`) the last build wrote or kept in `root`; none when that
+        build wrote elsewhere: after output_dir changes, the new folder's files are not ours."""
+        if self.db is None or self._meta.get("written_root") != root:
             return set()
         return {p for (p,) in self.db.execute("SELECT path FROM written")}
 
-    def set_written(self, paths: set[str]) -> None:
-        if self.db is not None and not self.readonly:
-            self.db.execute("DELETE FROM written")
+    def set_written(self, paths: set[str], root: str) -> None:
+        if self.db is None or self.readonly or (self._meta.get("written_root") == root and paths == self.written(root)):
+            return
+        self.db.execute("DELETE FROM written")
         self._write("INSERT INTO written VALUES (?)", [(p,) for p in sorted(paths)])
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("written_root", root)])
+        self._meta["written_root"] = root
 
     def _write(self, sql: str, rows: list) -> None:
         if self.db is not None and rows and not self.readonly:

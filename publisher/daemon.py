@@ -27,6 +27,7 @@ from watchdog.observers import Observer
 from publisher import urls, websub
 from publisher.config import Config
 from publisher.errors import PublisherError
+from publisher.posts import MARKDOWN_SUFFIXES
 
 log = logging.getLogger("publisher.daemon")
 
@@ -34,13 +35,28 @@ MAX_DEBOUNCE_WAIT = 60.0  # a file that never settles is read anyway after this 
 
 
 class _Changes(FileSystemEventHandler):
+    """Events that can change a build: Markdown files and folders in content_dir, never what
+    publisher itself writes there (output_dir, cache_dir inside content_dir would otherwise
+    make every build trigger the next). Editors' temp files and bundle images are ignored."""
+
     def __init__(self, daemon: Daemon):
         self.daemon = daemon
+        config = daemon.config
+        self.own = tuple(os.path.join(os.fspath(d), "") for d in (config.output_dir, config.cache_dir))
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
+        # A folder's "modified" only says its entries changed: those entries have events of their own.
+        if event.event_type in ("opened", "closed_no_write") or (event.is_directory and event.event_type == "modified"):
             return
-        self.daemon.changed(str(event.src_path))
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(path)
+            if path and self.relevant(path, event.is_directory):
+                self.daemon.changed(path)
+
+    def relevant(self, path: str, is_directory: bool) -> bool:
+        if (path + os.sep).startswith(self.own):
+            return False
+        return is_directory or path.lower().endswith(MARKDOWN_SUFFIXES)
 
 
 class Daemon:

@@ -316,14 +316,14 @@ def _plan_and_write(
     if not write:
         return report
     cache.store_feed_signatures({spec.key: signatures[spec.key] for spec in todo})
-    for rel in sorted(cache.written() - current_files):
+    for rel in sorted(cache.written(str(config.output_dir)) - current_files):
         try:
             (config.output_dir / rel).unlink(missing_ok=True)
         except OSError as exc:
             raise unwritable("output_dir", config.output_dir, exc) from None
         _remove_empty_parents(config.output_dir / rel, config.output_dir)
         report.removed.append(rel)
-    cache.set_written(current_files)
+    cache.set_written(current_files, str(config.output_dir))
     if todo:
         cache.keep_rendered({e.relpath for spec in specs for e in spec.posts})
     return report

@@ -210,3 +210,21 @@ def test_a_file_still_being_written_is_not_read_half_way(daemon_site) -> None:
             time.sleep(0.15)
     wait_for(lambda: "Written slowly" in feed(config), what="the post")
     assert "event=rejected" not in _log_so_far(daemon)  # never parsed while incomplete
+
+
+def test_its_own_output_and_cache_inside_content_dir_never_trigger_a_build(make_site) -> None:
+    # content_dir = "." holds public/ and .publisher-cache/: the files each build writes there
+    # must not look like content changes, or every build would start the next one.
+    config = make_site({"posts/a.md": post_text(title="A")}, content_dir=".", daemon={"debounce_seconds": 0.2})
+    command = [sys.executable, "-m", "publisher", "--config", str(config.path), "run"]  # INFO: a few lines
+    daemon = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: "<title>A</title>" in feed(config), what="the first build")
+        (config.content_dir / "content/posts/b.md").write_text(post_text(title="B"))
+        wait_for(lambda: "<title>B</title>" in feed(config), what="the second build")
+        time.sleep(2.5)  # ten debounce intervals: a build triggered by its own writes would show
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        log, _ = daemon.communicate(timeout=10)
+    builds = [line for line in log.splitlines() if "event=build " in line]
+    assert len(builds) == 2, log

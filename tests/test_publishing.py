@@ -116,6 +116,42 @@ def test_feeds_of_vanished_terms_are_removed(make_site) -> None:
     assert (config.output_dir / "tags/kept/index.xml").is_file()
 
 
+def test_after_output_dir_changes_only_files_written_there_are_ever_removed(make_site) -> None:
+    # The files remembered as ours are paths inside the old output_dir: the same paths in the
+    # new folder belong to someone else, and the old folder is left as it was.
+    config = make_site({"posts/a.md": post_text(tags=["go"])}, output_dir="one")
+    build(config, now=NOW)
+    foreign = config.path.parent / "two/tags/go/index.xml"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("someone else's")
+    path = config.content_dir / "posts/a.md"
+    path.write_text(post_text(tags=["rust"]))
+    bump_mtime(path)
+    moved = make_site(output_dir="two")
+    report = build(moved, now=NOW)
+    assert report.removed == []
+    assert foreign.read_text() == "someone else's"
+    assert (config.path.parent / "one/tags/go/index.xml").is_file()
+    assert (moved.output_dir / "tags/rust/index.xml").is_file()
+    path.write_text(post_text(tags=["zig"]))  # from now on, two/'s own stale feeds are cleaned
+    bump_mtime(path)
+    assert sorted(build(moved, now=NOW).removed) == ["tags/rust/atom.xml", "tags/rust/feed.json", "tags/rust/index.xml"]
+
+
+def test_a_build_that_changes_nothing_leaves_the_cache_files_alone(make_site) -> None:
+    # `publisher run` watching a content_dir that holds cache_dir must not see its own builds.
+    config = make_site({"posts/a.md": post_text(tags=["t"])})
+    build(config, now=NOW)
+    build(config, now=NOW)
+
+    def database_files() -> dict[str, tuple[int, int]]:  # (build.lock names each build's pid)
+        return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in config.cache_dir.glob(f"{FILE_NAME}*")}
+
+    before = database_files()
+    build(config, now=NOW)
+    assert database_files() == before and before
+
+
 def test_foreign_files_in_output_are_left_alone(make_site) -> None:
     config = make_site({"posts/a.md": post_text(tags=["t"])})
     (config.output_dir / "tags/other").mkdir(parents=True)
