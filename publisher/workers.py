@@ -47,17 +47,54 @@ def fork_map(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    context = multiprocessing.get_context("fork")
+    others = set(multiprocessing.active_children())  # e.g. a helper: not ours to stop
     gc.freeze()  # forked workers then share the parent's objects instead of copying their pages
+    # Workers are forked with Ctrl-C and SIGTERM held back until they have their own handlers
+    # (see _worker_signals); here, a signal that came meanwhile is raised once they are released.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals)
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        try:
             results = pool.map(func, items, chunksize=chunk)  # submits everything: workers start now
-            if meanwhile is not None:
-                meanwhile()
-            for result in results:
-                yield result
-                advance(1)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if meanwhile is not None:
+            meanwhile()
+        for result in results:
+            yield result
+            advance(1)
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C or SIGTERM here (only ever in the main thread): stop the workers now rather
+        # than let the pool finish every queued chunk, or hang on a worker it lost track of.
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop([p for p in multiprocessing.active_children() if p not in others])
+        raise
     finally:
+        pool.shutdown(wait=True)
         gc.unfreeze()
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _worker_signals() -> None:
+    """In each pool worker: Ctrl-C is the parent's to handle (it stops the workers), and
+    SIGTERM unwinds so a half-written temporary file is removed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _stop(processes: list[Any], grace: float = 1.0) -> None:
+    """SIGTERM, then SIGKILL for any process still running after `grace` seconds."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(grace)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
 
 
 class Helper:
@@ -92,7 +129,11 @@ class Helper:
         self.process: Any = context.Process(
             target=_helper_main, args=(theirs, self.conn, prepare), daemon=True, name="publisher-helper"
         )
-        self.process.start()
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # until it has its handlers
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         theirs.close()
         self.ready = False  # it said its set-up is done (and it is waiting for jobs)
         self.pending: tuple[Callable[..., Any], list[tuple]] | None = None
@@ -153,11 +194,7 @@ class Helper:
     def close(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        self.process.join(2.0)
-        if self.process.exitcode is None:
-            self.process.kill()
-            self.process.join()
+        _stop([self.process], grace=2.0)
         self.conn.close()
         self.process = None
 
@@ -165,8 +202,7 @@ class Helper:
 def _helper_main(conn: Any, parents_end: Any, prepare: Callable[[], None]) -> None:
     """The helper process: set up, say so, then run batches until the parent hangs up."""
     parents_end.close()  # else the parent's death would never look like end-of-file here
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, _exit_on_term)
+    _worker_signals()  # Ctrl-C is the parent's to handle; SIGTERM unwinds
     with contextlib.suppress(Exception):  # the parent meets the same error doing the work, and reports it
         prepare()
     try:

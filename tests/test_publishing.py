@@ -6,8 +6,10 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -275,6 +277,46 @@ def test_builds_of_one_site_take_turns_and_the_second_finds_the_work_done(make_s
     written = sorted(int(re.search(r"(\d+) files written", out).group(1)) for out, _ in outputs)
     assert written == [0, 3]  # the site's RSS, Atom and JSON once; the other build found them done
     assert "<title>B</title>" in (config.output_dir / "index.xml").read_text(encoding="utf-8")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_a_parallel_build_stops_it_and_its_workers_at_once(make_site, signum) -> None:
+    # Ctrl-C reaches the whole process group, a service manager's stop too: the build must end
+    # promptly with no traceback, no worker left running and no temporary file left behind.
+    body = "Paragraph with **bold** and a [link](/x/).\n\n" * 40
+    files = {f"posts/p{i:04d}.md": post_text(title=f"P{i}", tags=[f"t{i % 40}"], body=body) for i in range(6000)}
+    config = make_site(files)
+    command = [sys.executable, "-m", "publisher", "--config", str(config.path), "build"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the build never started its worker processes"
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode in (1, 128 + signum, -signum), err
+    assert "Traceback" not in err and "Error" not in err, err
+    deadline = time.monotonic() + 5
+    while any(_running(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(w) for w in workers)
+    assert not list(config.output_dir.rglob("*.tmp")) if config.output_dir.exists() else True
 
 
 def test_the_helper_runs_only_where_rendering_is_not_loaded_yet(make_site) -> None:
