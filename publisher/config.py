@@ -37,7 +37,7 @@ def _key(f: dataclasses.Field) -> str:
 @dataclass(frozen=True)
 class AuthorSettings:
     name: str = _help("Default author of every post, shown in feeds.", "")
-    email: str = _help("Author's address, used in RSS <author> (optional).", "")
+    email: str = _help("Author's address: RSS managingEditor and the Atom author (optional).", "")
 
 
 @dataclass(frozen=True)

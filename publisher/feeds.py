@@ -99,7 +99,10 @@ def _feed(
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
     fg.language(config.settings.language)
-    fg.author(_author(config))
+    author = _author(config)
+    fg.author(author)
+    if "email" in author:  # RSS names the channel's person in managingEditor: "address (name)"
+        fg.managingEditor(f"{author['email']} ({author['name']})")
     fg.generator("publisher", version=__version__, uri=GENERATOR_URI)
     fg.lastBuildDate(updated)
     fg.updated(updated)

@@ -247,3 +247,15 @@ def test_feed_files_take_the_mode_the_umask_allows_and_the_umask_is_never_change
     )
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "index.xml")], capture_output=True, text=True)
     assert result.stdout.split() == ["0o640", "[]"], result.stderr
+
+
+def test_the_author_address_is_the_rss_managing_editor(make_site) -> None:
+    config = make_site(data=SAMPLES, author={"name": "編輯 & Co", "email": "editor@example.com"})
+    build(config, now=NOW)
+    rss = (config.output_dir / "index.xml").read_text(encoding="utf-8")
+    assert "<managingEditor>editor@example.com (編輯 &amp; Co)</managingEditor>" in rss
+    feed = feedparser.parse(rss)
+    assert not feed.bozo and feed.feed.author_detail.email == "editor@example.com"
+    unnamed = make_site(data=SAMPLES, author={"name": "編輯"})
+    build(unnamed, now=NOW)
+    assert "managingEditor" not in (unnamed.output_dir / "index.xml").read_text(encoding="utf-8")
