@@ -252,8 +252,11 @@ def build(
 
 
 def check(config: Config, now: datetime | None = None, progress: Progress = _no_progress) -> BuildReport:
-    """Load and render everything, write nothing: the problems a build would report."""
-    return build(config, now, progress, write=False)
+    """Load and render everything, write nothing: the problems a build would report, and any
+    template (email and web ones too) that does not compile."""
+    report = build(config, now, progress, write=False)
+    rendering.Renderer(config).compile_all()
+    return report
 
 
 def _build(config: Config, cache: BuildCache, now: datetime | None, progress: Progress, write: bool) -> BuildReport:

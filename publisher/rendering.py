@@ -191,6 +191,21 @@ class Renderer:
             except Exception:
                 continue
 
+    def compile_all(self) -> None:
+        """Compile every template (feed items, emails, web pages), so `publisher check` finds a
+        broken one before a send or a page needs it: one TemplateError listing each."""
+        import jinja2
+
+        errors = []
+        names = self.env.list_templates(extensions=["html", "htm", "txt", "xml", "j2"])
+        for name in names:
+            try:
+                self.env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                errors.append(f"{exc.filename or name}:{exc.lineno}: {exc.message}")
+        if errors:
+            raise TemplateError("\n".join(errors))
+
     def render(self, name: str, **context: Any) -> str:
         """Render a template; a broken one becomes a TemplateError naming file and line."""
         import jinja2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from publisher.errors import TemplateError
-from publisher.publishing import load_site
+from publisher.publishing import check, load_site
 from publisher.rendering import Renderer, absolutize, text_summary
 from tests.conftest import NOW, post_text
 
@@ -153,3 +153,18 @@ def test_extension_instances_read_markdown_as_extra_and_sane_lists_do(make_site)
     mine = Renderer(config).md.convert(body)
     assert mine == markdown.Markdown(extensions=["extra", "sane_lists"]).convert(body)
     assert all(s in mine for s in ("<abbr", "<dl>", "<table>", "language-js", "<em>inside</em>", 'class="c"'))
+
+
+def test_check_compiles_every_template_and_names_each_broken_one(make_site, tmp_path) -> None:
+    # A broken email template must show up in `publisher check`, not at the first send.
+    templates = tmp_path / "site" / "t"
+    (templates / "web").mkdir(parents=True)
+    (templates / "email.html").write_text("<p>{% if x %}never closed</p>\n")
+    (templates / "web" / "page.html").write_text("ok\n{{ broken( }}\n")
+    config = make_site({"posts/a.md": post_text()}, templates_dir="t")
+    with pytest.raises(TemplateError) as caught:
+        check(config, now=NOW)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{templates / 'email.html'}:1: ")
+    assert lines[1].startswith(f"{templates / 'web' / 'page.html'}:2: ")
