@@ -24,7 +24,6 @@ from publisher import __version__, urls
 from publisher.config import Config
 from publisher.models import FeedSpec, RenderedPost
 
-GENERATOR_URI = "https://github.com/publisher/publisher"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -103,7 +102,7 @@ def _feed(
     fg.author(author)
     if "email" in author:  # RSS names the channel's person in managingEditor: "address (name)"
         fg.managingEditor(f"{author['email']} ({author['name']})")
-    fg.generator("publisher", version=__version__, uri=GENERATOR_URI)
+    fg.generator("publisher", version=__version__)  # no uri: the project has no public home yet
     fg.lastBuildDate(updated)
     fg.updated(updated)
     for item in items:

@@ -95,7 +95,13 @@ def split(text: str, display: str) -> Parsed:
     handler = next((h for h in _HANDLERS if h.detect(stripped)), None)
     if handler is None:
         raise PostError(
-            [Problem(display, skipped + 1, "no front matter: start the file with '---' (YAML) or '+++' (TOML)")]
+            [
+                Problem(
+                    display,
+                    skipped + 1,
+                    "no front matter: start the file with '---' (YAML), '+++' (TOML) or '{' (JSON)",
+                )
+            ]
         )
     try:
         fm, body = handler.split(stripped)
