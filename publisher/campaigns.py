@@ -167,7 +167,9 @@ def send_queued(
     signer = messages.signer_for(config)
     stop = stop or threading.Event()
     total = SendSummary()
-    pending = store.campaigns_to_send()
+    # A campaign with nothing left to deliver (no recipients at all, or a crash between its
+    # last message and this mark) is done: it must neither wait forever nor need the server.
+    pending = [c for c in store.campaigns_to_send() if not store.finish_if_done(c.id)]
     if pending:
         try:
             check_reachable(config)

@@ -202,6 +202,19 @@ def test_unreachable_server_keeps_everything_queued(newsletter_site, smtp_server
     assert left["sent"] == 0 and left["deferred"] + left["queued"] == 1
 
 
+def test_a_post_sent_to_nobody_is_done_without_contacting_the_server(newsletter_site, smtp_server) -> None:
+    from tests.conftest import free_port
+
+    config = newsletter_site(data=SAMPLES[:1], smtp={"port": free_port()})  # nothing listens there
+    store = campaigns.open_store(config)
+    summary = send(config, store, retry_wait=0)
+    assert summary.sent == 0
+    assert store.campaigns_to_send() == []
+    (campaign,) = store.all_campaigns()
+    assert campaign.status == "done"
+    store.close()
+
+
 def test_stop_event_parks_the_rest(site, smtp_server) -> None:
     config, store = site
     server, _ = smtp_server
