@@ -123,7 +123,7 @@ def _summary(report) -> str:
 @click.option("--timings", is_flag=True, help="Print how long each stage took.")
 @click.pass_obj
 def build(obj: Context, timings: bool) -> None:
-    """Write the feeds for every published post into output_dir."""
+    """Write the feeds for every published post into output_dir; exit 1 if any post is rejected."""
     from publisher.publishing import build as run_build
 
     _one_shot()
@@ -210,7 +210,11 @@ def subscribers_remove(obj: Context, email: str) -> None:
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced", "complained"]))
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced", "complained"]),
+    help="Only subscribers with this status.",
+)
 @click.pass_obj
 def subscribers_list(obj: Context, status: str | None) -> None:
     """One line per subscriber: email, status, name, topics."""
@@ -431,7 +435,7 @@ def status(obj: Context) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Warnings and errors only.")
 @click.pass_obj
 def run(obj: Context, with_web: bool, verbose: bool, quiet: bool) -> None:
-    """Watch content_dir and publish by yourself: feeds, campaigns, (auto) sending."""
+    """Run as a service: watch content_dir, rebuild the feeds, create (and with auto_send, send) campaigns."""
     from publisher.daemon import Daemon
 
     configure_logging(1 if verbose else -1 if quiet else 0)
@@ -440,12 +444,13 @@ def run(obj: Context, with_web: bool, verbose: bool, quiet: bool) -> None:
 
 @cli.command()
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings and errors only.")
 @click.pass_obj
-def serve(obj: Context, verbose: bool) -> None:
+def serve(obj: Context, verbose: bool, quiet: bool) -> None:
     """Serve subscribe / confirm / unsubscribe (and the feeds) over HTTP."""
     from publisher.web import serve as make_server
 
-    configure_logging(1 if verbose else 0)
+    configure_logging(1 if verbose else -1 if quiet else 0)
     make_server(obj.config()).run()
 
 
