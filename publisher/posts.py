@@ -262,11 +262,13 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         has_key = "title" in f.meta and f.meta["title"] not in (None, "")
         f.problem(
             "title",
-            "'title' is empty once control characters are removed" if has_key else "front matter has no 'title'",
+            "'title' is empty once control characters are removed"
+            if has_key
+            else "front matter has no 'title': add a line like title: \"My post\"",
         )
     d = f.when("date", "publishdate", "pubdate", "published")
     if d is None and f.first("date", "publishdate", "pubdate", "published")[1] is None:
-        f.problem("date", "front matter has no 'date'")
+        f.problem("date", "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00")
     publish_date = f.when("publishdate", "pubdate", "published") or d
     lastmod = f.when("lastmod", "modified") or d
     expiry = f.when("expirydate", "unpublishdate")

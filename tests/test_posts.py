@@ -115,8 +115,8 @@ def test_load_post_raises_post_error_with_every_problem(make_site):
     with pytest.raises(PostError) as err:
         posts.load_post(source, config)
     assert [(p.line, p.message) for p in err.value.problems] == [
-        (1, "front matter has no 'title'"),
-        (1, "front matter has no 'date'"),
+        (1, "front matter has no 'title': add a line like title: \"My post\""),
+        (1, "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00"),
     ]
 
 
@@ -366,7 +366,10 @@ def test_rejected_post_is_one_located_problem_and_others_still_load(make_site, n
 
 def test_missing_title_and_date_are_both_reported(make_site):
     site = load(make_site, {"posts/p.md": "---\ndraft: false\n---\n"})
-    assert [p.message for p in site.problems] == ["front matter has no 'title'", "front matter has no 'date'"]
+    assert [p.message for p in site.problems] == [
+        "front matter has no 'title': add a line like title: \"My post\"",
+        "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00",
+    ]
 
 
 def test_shared_slug_keeps_the_post_published_first_and_rejects_the_other(make_site):
