@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from publisher.errors import Problem, unwritable
+from publisher.errors import Problem, writing_into
 from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
@@ -82,25 +82,19 @@ class BuildCache:
                 return cache
             except sqlite3.DatabaseError:
                 return cls(None)
-        try:
+        with writing_into("cache_dir", cache_dir):
             cache_dir.mkdir(parents=True, exist_ok=True)
             lock = _lock(cache_dir / LOCK_NAME)
-        except OSError as exc:
-            raise unwritable("cache_dir", cache_dir, exc) from None
         try:
-            try:
-                cache = cls(sqlite3.connect(path), lock=lock)
-                cache._prepare(meta_fingerprint, render_fingerprint, readonly)
-            except sqlite3.DatabaseError:
-                path.unlink(missing_ok=True)  # damaged (or unopenable): start afresh
-                cache = cls(sqlite3.connect(path), lock=lock)
-                cache._prepare(meta_fingerprint, render_fingerprint, readonly)
+            with writing_into("cache_dir", cache_dir, sqlite3.Error):
+                try:
+                    cache = cls(sqlite3.connect(path), lock=lock)
+                    cache._prepare(meta_fingerprint, render_fingerprint, readonly)
+                except sqlite3.DatabaseError:
+                    path.unlink(missing_ok=True)  # damaged (or unopenable): start afresh
+                    cache = cls(sqlite3.connect(path), lock=lock)
+                    cache._prepare(meta_fingerprint, render_fingerprint, readonly)
             return cache
-        except (OSError, sqlite3.Error) as exc:
-            os.close(lock)
-            if isinstance(exc, sqlite3.Error):
-                exc = OSError(0, str(exc), str(path))
-            raise unwritable("cache_dir", cache_dir, exc) from None
         except BaseException:
             os.close(lock)
             raise

@@ -5,6 +5,8 @@ Anything else that escapes is a bug and deserves its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -26,10 +28,24 @@ class OutputError(PublisherError):
     """A folder publisher must write (output_dir, cache_dir) cannot be written."""
 
 
-def unwritable(key: str, folder: object, exc: OSError) -> OutputError:
-    """The operator's message for an OSError met writing into a configured folder."""
-    reason = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror or type(exc).__name__
-    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(folder) else ""
+@contextmanager
+def writing_into(key: str, folder: object, *also: type[Exception]) -> Iterator[None]:
+    """Inside: an OSError (or one of `also`) becomes the operator's one-line OutputError
+    naming the setting, the folder and the reason."""
+    try:
+        yield
+    except (OSError, *also) as exc:
+        raise _unwritable(key, folder, exc) from None
+
+
+def _unwritable(key: str, folder: object, exc: Exception) -> OutputError:
+    """The operator's message for an error met writing into a configured folder."""
+    if isinstance(exc, FileExistsError):
+        reason = "a file is in the way"
+    else:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+    filename = getattr(exc, "filename", None)
+    where = f" ({filename})" if filename and str(filename) != str(folder) else ""
     return OutputError(f"{key} {folder}: cannot write there: {reason}{where}; make it a writable folder or set {key}")
 
 

@@ -26,7 +26,7 @@ from publisher import __version__, rendering, urls, workers
 from publisher import posts as posts_mod
 from publisher.cache import BuildCache
 from publisher.config import Config
-from publisher.errors import PostError, Problem, unwritable
+from publisher.errors import PostError, Problem, writing_into
 from publisher.models import FeedSpec, Post, PostIndex, RenderedPost, Status
 
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -187,9 +187,9 @@ def _check_unique(index: list[PostIndex], config: Config, now: float) -> tuple[l
             keep.append(group[0])
             continue
         shown = {e.relpath: posts_mod.display_path(config.content_dir / e.relpath) for e in group}
-        live = sorted((e for e in group if e.status(now) == "published"), key=lambda e: (e.publish, e.relpath))
-        if live:
-            first = live[0]
+        live = (e for e in group if e.status(now) == "published")
+        first = min(live, key=lambda e: (e.publish, e.relpath), default=None)
+        if first is not None:
             keep.append(first)
             for entry in group:
                 if entry is not first:
@@ -232,10 +232,8 @@ def build(
     """Write every feed whose content changed; with write=False, do all the work but write nothing."""
     started = time.perf_counter()
     if write:
-        try:
+        with writing_into("output_dir", config.output_dir):
             config.output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise unwritable("output_dir", config.output_dir, exc) from None
     cache = open_cache(config, readonly=not write)
     _state.renderer = None  # never reuse a renderer from another build (templates may have changed)
     try:
@@ -319,13 +317,11 @@ def _plan_and_write(
     if not write:
         return report
     cache.store_feed_signatures({spec.key: signatures[spec.key] for spec in todo})
-    for rel in sorted(cache.written(str(config.output_dir)) - current_files):
-        try:
+    with writing_into("output_dir", config.output_dir):
+        for rel in sorted(cache.written(str(config.output_dir)) - current_files):
             (config.output_dir / rel).unlink(missing_ok=True)
-        except OSError as exc:
-            raise unwritable("output_dir", config.output_dir, exc) from None
-        _remove_empty_parents(config.output_dir / rel, config.output_dir)
-        report.removed.append(rel)
+            _remove_empty_parents(config.output_dir / rel, config.output_dir)
+            report.removed.append(rel)
     cache.set_written(current_files, str(config.output_dir))
     if todo:
         cache.keep_rendered({e.relpath for spec in specs for e in spec.posts})
@@ -473,10 +469,8 @@ def _write_family(spec: FeedSpec, items: list[RenderedPost]) -> tuple[list[str],
     if not _state.write:
         return [], 0
     out = _state.config.output_dir
-    try:
+    with writing_into("output_dir", out):
         written = [rel for rel, data in documents.items() if feeds.write_if_changed(out / rel, data)]
-    except OSError as exc:
-        raise unwritable("output_dir", out, exc) from None
     return written, len(documents) - len(written)
 
 
