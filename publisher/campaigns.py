@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from publisher import messages, outbox
+from publisher import messages, outbox, shortcodes
 from publisher import posts as posts_mod
 from publisher.config import Config
 from publisher.errors import PublisherError
@@ -133,6 +133,8 @@ def dry_run(config: Config, store: Store, plan: SendPlan) -> list[tuple[str, int
 
 
 def render_campaign(config: Config, renderer: Renderer, group: list[Post]) -> Campaign:
+    if renderer.refs is None:  # for ref/relref shortcodes: the site's posts, read if one is used
+        renderer.refs = shortcodes.Refs(current_site(config).index)
     bodies = [(post, _body(config, post)) for post in group]
     if len(group) == 1:
         subject = group[0].title

@@ -110,6 +110,7 @@ def _summary(report) -> str:
         f"{site.count('draft')} drafts",
         f"{len(scheduled)} scheduled",
         f"{site.count('expired')} expired",
+        f"{site.count('unlisted')} unlisted",
         f"{len({p.path for p in site.problems})} rejected",  # files: one may have several problems
     ]
     lines = [", ".join(parts)]

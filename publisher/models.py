@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-Status = Literal["published", "draft", "scheduled", "expired"]
+Status = Literal["published", "draft", "unlisted", "scheduled", "expired"]
+""""unlisted": what Hugo never lists (a headless bundle, `build: {list: never}` and the like)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Post:
     source_name: str
     images: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict, compare=False)
+    listed: bool = True  # False: Hugo keeps it out of every list (see posts.listed)
 
     def status(self, now: datetime) -> Status:
         return self.index((0, 0)).status(now.timestamp())
@@ -48,6 +50,7 @@ class Post:
             draft=self.draft,
             tags=self.tags,
             categories=self.categories,
+            listed=self.listed,
         )
 
 
@@ -66,6 +69,7 @@ class PostIndex(NamedTuple):
     draft: bool
     tags: tuple[str, ...]
     categories: tuple[str, ...]
+    listed: bool = True
 
     def __reduce__(self) -> tuple:
         # Pickled as tuple.__new__(PostIndex, fields): unpickling then runs no Python code per
@@ -76,6 +80,8 @@ class PostIndex(NamedTuple):
         """Hugo's rules: drafts, future publishDate and past expiryDate stay out of every output."""
         if self.draft:
             return "draft"
+        if not self.listed:
+            return "unlisted"
         if self.publish > now:
             return "scheduled"
         if self.expiry is not None and self.expiry <= now:
@@ -90,6 +96,7 @@ class RenderedPost:
     post: Post
     html: str
     summary: str
+    refs: tuple[tuple[str, str], ...] = ()  # each ref/relref shortcode as written, and the URL it got
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,38 @@ class _Fields:
             self.problem(key, f"'{key}' is not a date: {value!r}; write e.g. 2026-01-18 or 2026-01-18T09:30:00+08:00")
             return None
 
+    def url(self, base_url: str) -> str:
+        """Hugo's `url`: the page's own path from the site root, instead of the permalink pattern."""
+        path = self.text("url")
+        if not path:
+            return ""
+        if "://" in path or path.startswith("//"):
+            self.problem("url", f"'url' must be a path from the site root, like /about/, not {path!r}")
+            return ""
+        return urls.absolute(base_url, path)
+
+    def listed(self) -> bool:
+        """False for what Hugo never lists, so never in a feed or an email: a headless bundle, or
+        build options (`build`, or the older `_build`) with list never/local or render never/link."""
+        if self.meta.get("headless") is not None and self.flag("headless"):
+            return False
+        key, options = self.first("build", "_build")
+        if options is None:
+            return True
+        if not isinstance(options, dict):
+            self.problem(key, f"'{key}' must be a table of build options, like {{list: never}}")
+            return True
+        options = {str(k).lower(): v for k, v in options.items()}
+        hidden = {"list": ("never", "local", False), "render": ("never", "link", False)}
+        known = {"list": ("always", True), "render": ("always", True), "publishresources": (True, False)}
+        for option, value in options.items():
+            value = value.lower() if isinstance(value, str) else value
+            if option in hidden and value in hidden[option]:
+                return False
+            if option not in known or value not in (*known[option], *hidden.get(option, ())):
+                self.problem(key, f"'{key}' has an unknown option {option}: {value!r}; see Hugo's build options")
+        return True
+
     def flag(self, key: str) -> bool:
         value = self.meta.get(key, False)
         if isinstance(value, bool):
@@ -257,18 +289,23 @@ class _Fields:
 
 def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Post:
     f = _Fields(parsed, config.timezone, display)
+    listed = f.listed()
     title = f.text("title")
-    if not title and not f.problems:  # a title that isn't text was reported already
+    if not title and not f.problems and listed:  # a title that isn't text was reported already
         has_key = "title" in f.meta and f.meta["title"] not in (None, "")
         f.problem(
             "title",
             "'title' is empty once control characters are removed"
             if has_key
-            else "front matter has no 'title': add a line like title: \"My post\"",
+            else "front matter has no 'title': add a line like title: \"My post\" "
+            "(or, if this page is not a post, build: {list: never})",
         )
     d = f.when("date", "publishdate", "pubdate", "published")
     if d is None and f.first("date", "publishdate", "pubdate", "published")[1] is None:
-        f.problem("date", "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00")
+        if listed:
+            f.problem("date", "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00")
+        else:  # a page Hugo never lists needs no date (nor a title): it is only counted
+            d = datetime(1970, 1, 1, tzinfo=config.timezone)
     publish_date = f.when("publishdate", "pubdate", "published") or d
     lastmod = f.when("lastmod", "modified") or d
     expiry = f.when("expirydate", "unpublishdate")
@@ -281,6 +318,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
     if not slug:
         f.problem("slug", f"slug {raw_slug!r} has no letters or digits to build a URL from")
     section = urls.urlize(parts[0]) if len(parts) > 1 and not (is_bundle and len(parts) == 2) else ""
+    url = f.url(config.base_url)
     description = f.text("description", "summary")
     tags = f.terms("tags", taxonomy=True)
     categories = f.terms("categories", taxonomy=True)
@@ -301,7 +339,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         relpath=source.relpath,
         slug=slug,
         section=section,
-        url=urls.permalink(config.base_url, config.permalink, slug=slug, section=section, date=d),
+        url=url or urls.permalink(config.base_url, config.permalink, slug=slug, section=section, date=d),
         title=title,
         date=d,
         publish_date=publish_date,
@@ -316,6 +354,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         source_name=source_name,
         images=images,
         params=f.meta,
+        listed=listed,
     )
 
 

@@ -22,7 +22,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, get_args
 
-from publisher import __version__, rendering, urls, workers
+from publisher import __version__, rendering, shortcodes, urls, workers
 from publisher import posts as posts_mod
 from publisher.cache import BuildCache
 from publisher.config import Config
@@ -193,15 +193,25 @@ def _check_unique(index: list[PostIndex], config: Config, now: float) -> tuple[l
             keep.append(first)
             for entry in group:
                 if entry is not first:
-                    message = f"slug {entry.slug!r} is already used by {shown[first.relpath]}, published earlier"
-                    problems.append(Problem(shown[entry.relpath], None, f"{message}; give this post another 'slug'"))
+                    message = f"{_claim(entry, first)} is already used by {shown[first.relpath]}, published earlier"
+                    problems.append(Problem(shown[entry.relpath], None, f"{message}; {_fix(entry, first)}"))
             continue
         for entry in group:
-            others = ", ".join(shown[o.relpath] for o in group if o is not entry)
-            message = f"slug {entry.slug!r} is also used by {others}; give one of them another 'slug'"
+            others = [o for o in group if o is not entry]
+            names = ", ".join(shown[o.relpath] for o in others)
+            message = f"{_claim(entry, others[0])} is also used by {names}; {_fix(entry, others[0], 'one of them')}"
             problems.append(Problem(shown[entry.relpath], None, message))
     keep.sort(key=lambda e: e.relpath)
     return keep, problems
+
+
+def _claim(entry: PostIndex, other: PostIndex) -> str:
+    """What two posts with one URL share: their slug, or (set by `url` or the permalink pattern) the URL."""
+    return f"slug {entry.slug!r}" if entry.slug == other.slug else f"URL {entry.url}"
+
+
+def _fix(entry: PostIndex, other: PostIndex, who: str = "this post") -> str:
+    return f"give {who} another 'slug'" if entry.slug == other.slug else f"give {who} another 'url' or 'slug'"
 
 
 def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
@@ -377,7 +387,10 @@ def _render_all(
 ) -> tuple[dict[str, RenderedPost], list[tuple[tuple[int, int], RenderedPost]]]:
     """Rendered items for the wanted posts, from the cache when the file is unchanged; and
     the fresh ones with their stamps, for the caller to cache."""
+    _state.refs = shortcodes.Refs(site.index)  # read only if a post has a ref/relref shortcode
     out = cache.rendered({rel: e.stamp for rel, e in wanted.items()})
+    for rel in [rel for rel, item in out.items() if item.refs and not _refs_hold(item, _state.refs)]:
+        del out[rel]  # a post it links to moved: render it again
     todo = [_source(site.config, e) for rel, e in wanted.items() if rel not in out]
     fresh: list[tuple[tuple[int, int], RenderedPost]] = []
     if not todo:
@@ -417,6 +430,7 @@ class _State:
 
     config: Config
     renderer: Any = None
+    refs: shortcodes.Refs | None = None  # the site's posts, once the index is read (for ref/relref)
     rendered: ClassVar[dict[str, RenderedPost]] = {}
     write = True
 
@@ -442,13 +456,24 @@ def _load_one(source: posts_mod.Source) -> tuple[Post | None, list[Problem]]:
 
 
 def _render_one(source: posts_mod.Source) -> RenderedPost | list[Problem]:
+    """(A ref/relref shortcode in a helper, forked before the index was read, raises
+    SiteNeeded: the helper gives the job back and the parent renders it.)"""
     if _state.renderer is None:
         _state.renderer = rendering.Renderer(_state.config)
+    _state.renderer.refs = _state.refs
     try:
         post, body = posts_mod.load_post_and_body(source, _state.config)
+        return _state.renderer.render_post(post, body)
     except PostError as exc:
         return exc.problems
-    return _state.renderer.render_post(post, body)
+
+
+def _refs_hold(item: RenderedPost, refs: shortcodes.Refs) -> bool:
+    """Whether each ref/relref in a cached rendering still leads where it did."""
+    try:
+        return all(refs.resolve(ref, item.post.relpath) == url for ref, url in item.refs)
+    except shortcodes.RefNotFound:
+        return False
 
 
 def _feeds_one(spec: FeedSpec) -> tuple[list[str], int]:

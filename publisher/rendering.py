@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from publisher import __version__
+from publisher import __version__, shortcodes
 from publisher.config import Config
-from publisher.errors import TemplateError
+from publisher.errors import PostError, Problem, TemplateError
 from publisher.models import Post, RenderedPost
 
 BUILTIN_TEMPLATES = next(
@@ -57,7 +57,7 @@ def template_dirs(config: Config) -> list[Path]:
 def fingerprint(config: Config) -> str:
     """Changes whenever anything that shapes rendered output changes: templates, settings, code."""
     h = hashlib.sha256(f"{__version__}|{config.settings!r}".encode())
-    for module in ("rendering.py", "feeds.py"):  # code changes without a version bump, too
+    for module in ("rendering.py", "shortcodes.py", "feeds.py"):  # code changes without a version bump, too
         h.update((Path(__file__).parent / module).read_bytes())
     for library in ("markdown", "feedgen", "jinja2"):  # an upgrade rewrites their files
         spec = importlib.util.find_spec(library)
@@ -94,20 +94,61 @@ class Renderer:
         self.translations = translations(config.settings.language)
         self.env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
         self.md = markdown.Markdown(extensions=_markdown_extensions())
+        self.shortcodes = _ShortcodeStep(self.md)
+        self.md.preprocessors.register(self.shortcodes, "hugo_shortcodes", 29)  # after whitespace clean-up (30)
+        self.env.filters["markdownify"] = self._markdownify
+        self.refs: shortcodes.Refs | None = None  # the site's posts, for ref/relref shortcodes
 
-    def markdown_html(self, body: str, base: str) -> str:
-        """Markdown (raw HTML kept) to HTML whose links and images are all absolute."""
+    def markdown_html(self, body: str, base: str, page: Post | None = None) -> str:
+        """Markdown (raw HTML kept) to HTML whose links and images are all absolute; with
+        `page`, Hugo shortcodes in it are expanded too (see shortcodes)."""
+        return self._convert(body, base, page)[0]
+
+    def _convert(self, body: str, base: str, page: Post | None) -> tuple[str, list[tuple[str, str]]]:
         self.md.reset()
-        return absolutize(self.md.convert(body), base)
+        expander = shortcodes.Expander(self._shortcode, self.md.htmlStash.store, page, self.refs) if page else None
+        self.shortcodes.expander = expander
+        try:
+            html = self.md.convert(body.replace(MORE, "", 1))  # Hugo drops the summary divider too
+        except shortcodes.RefNotFound as exc:
+            assert page is not None
+            raise _ref_error(page, str(exc)) from None
+        finally:
+            self.shortcodes.expander = None
+        return absolutize(html, base), expander.resolved if expander else []
+
+    def _shortcode(self, name: str, context: dict[str, Any]) -> str | None:
+        """A shortcode's template output; None when there is no template for it."""
+        import jinja2
+
+        if name.endswith(".inline"):  # Hugo's inline shortcodes are Go template code: nothing to show
+            return ""
+        try:
+            self.env.get_template(f"shortcodes/{name}.html")
+        except jinja2.TemplateNotFound:
+            return None
+        except jinja2.TemplateSyntaxError:
+            pass  # render() reports it with file and line
+        return self.render(f"shortcodes/{name}.html", **context, site=self.site())
+
+    def _markdownify(self, text: str) -> Any:
+        """Jinja filter (Hugo's `markdownify`): Markdown to HTML, for a shortcode's inner content."""
+        import markdown
+        from markupsafe import Markup
+
+        html = markdown.Markdown(extensions=_markdown_extensions()).convert(str(text)).strip()
+        if html.startswith("<p>") and html.endswith("</p>") and html.count("<p>") == 1:
+            html = html[3:-4]  # one paragraph: inline, as Hugo's markdownify gives it
+        return Markup(html)
 
     def render_post(self, post: Post, body: str) -> RenderedPost:
         """The feed item: the post body through `feed_item.html`, plus its summary."""
-        html = self.markdown_html(body, post.url)
+        html, refs = self._convert(body, post.url, post)
         summary, _ = self.teaser(post, body, html)
         from markupsafe import Markup
 
         item = self.render("feed_item.html", post=post, content=Markup(html), summary=summary, site=self.site())
-        return RenderedPost(post=post, html=item, summary=summary)
+        return RenderedPost(post=post, html=item, summary=summary, refs=tuple(refs))
 
     def teaser(self, post: Post, body: str, html: str) -> tuple[str, str]:
         """A post's summary as (plain text, HTML): its description, else what comes before
@@ -117,7 +158,7 @@ class Renderer:
         if post.description:
             return post.description, f"<p>{escape(post.description)}</p>"
         if MORE in body:
-            before = self.markdown_html(body.split(MORE, 1)[0], post.url)
+            before = self.markdown_html(body.split(MORE, 1)[0], post.url, post)
             return text_summary(before, 10**9), before
         text = text_summary(html, self.config.summary_length)
         return text, f"<p>{escape(text)}</p>"
@@ -133,7 +174,7 @@ class Renderer:
         full = self.config.settings.newsletter.full_content
         items = []
         for post, body in posts:
-            html = self.markdown_html(body, post.url)
+            html = self.markdown_html(body, post.url, post)
             if not full:
                 html = self.teaser(post, body, html)[1]
             items.append(
@@ -222,6 +263,34 @@ class Renderer:
             line = _template_line(exc, template.filename)
             where = f"{template.filename}:{line}" if line else str(template.filename)
             raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+
+def _ref_error(page: Post, ref: str) -> PostError:
+    """A ref/relref to no post rejects the post, as Hugo refuses to build it; the line is the ref's."""
+    from publisher.posts import display_path
+
+    try:
+        text = Path(page.path).read_text(encoding="utf-8", errors="replace")
+        at = text.find(ref)
+        line = text.count("\n", 0, at) + 1 if at >= 0 else None
+    except OSError:
+        line = None
+    message = f"ref {ref!r} matches no post; write its path from content_dir, like posts/my-post.md"
+    return PostError([Problem(display_path(page.path), line, message)])
+
+
+class _ShortcodeStep:
+    """A Python-Markdown preprocessor (duck-typed: markdown is imported lazily) that expands
+    the shortcodes of the post being converted, stashing HTML output away from Markdown."""
+
+    def __init__(self, md: Any):
+        self.md = md
+        self.expander: shortcodes.Expander | None = None
+
+    def run(self, lines: list[str]) -> list[str]:
+        if self.expander is None:
+            return lines
+        return self.expander.expand("\n".join(lines)).split("\n")
 
 
 def _template_line(exc: BaseException, filename: str | None) -> int | None:

@@ -26,7 +26,7 @@ def test_build_reports_summary(make_site) -> None:
     config = make_site(data=["posts/2026-01-05-groq-nvidia-prefill-decode.md"])
     result = run(config, "build")
     assert result.exit_code == 0, result.output
-    assert "1 published, 0 drafts, 0 scheduled, 0 expired, 0 rejected" in result.output
+    assert "1 published, 0 drafts, 0 scheduled, 0 expired, 0 unlisted, 0 rejected" in result.output
     assert (config.output_dir / "index.xml").is_file()
 
 
@@ -49,7 +49,7 @@ def test_check_lists_scheduled_posts_and_writes_nothing(make_site) -> None:
     )
     result = run(config, "check")
     assert result.exit_code == 0, result.output
-    assert "1 published, 1 drafts, 1 scheduled, 0 expired, 0 rejected" in result.output
+    assert "1 published, 1 drafts, 1 scheduled, 0 expired, 0 unlisted, 0 rejected" in result.output
     later = config.content_dir / "posts/later.md"  # shown as problems are: from the current folder
     assert f"scheduled: {later} at 2099-05-01T08:00:00+08:00" in result.output
     assert not config.output_dir.exists()
@@ -60,7 +60,7 @@ def test_rejected_counts_files_not_problems(make_site) -> None:
     result = run(config, "check")
     assert result.exit_code == 1
     assert "no 'title'" in result.output and "no 'date'" in result.output
-    assert "1 published, 0 drafts, 0 scheduled, 0 expired, 1 rejected" in result.output
+    assert "1 published, 0 drafts, 0 scheduled, 0 expired, 0 unlisted, 1 rejected" in result.output
 
 
 def test_check_exits_1_on_rejection(make_site) -> None:

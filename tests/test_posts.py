@@ -15,6 +15,10 @@ from publisher.errors import PostError
 from publisher.publishing import Site, load_site
 
 GOOD = post_text("Good one", slug="good-one")
+NO_TITLE = (
+    "front matter has no 'title': add a line like title: \"My post\" "
+    "(or, if this page is not a post, build: {list: never})"
+)
 
 
 def load(make_site, files: dict[str, str | bytes], **settings: object) -> Site:
@@ -115,7 +119,7 @@ def test_load_post_raises_post_error_with_every_problem(make_site):
     with pytest.raises(PostError) as err:
         posts.load_post(source, config)
     assert [(p.line, p.message) for p in err.value.problems] == [
-        (1, "front matter has no 'title': add a line like title: \"My post\""),
+        (1, NO_TITLE),
         (1, "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00"),
     ]
 
@@ -367,7 +371,7 @@ def test_rejected_post_is_one_located_problem_and_others_still_load(make_site, n
 def test_missing_title_and_date_are_both_reported(make_site):
     site = load(make_site, {"posts/p.md": "---\ndraft: false\n---\n"})
     assert [p.message for p in site.problems] == [
-        "front matter has no 'title': add a line like title: \"My post\"",
+        NO_TITLE,
         "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00",
     ]
 
@@ -457,3 +461,60 @@ def test_sample_posts_load(make_site):
     assert second.date == datetime(2026, 1, 5, 12, tzinfo=TAIPEI)
     assert first.slug == "2026-01-06-all-in-year-end-review"
     assert first.params["source_name"] == "All-In Podcast"
+
+
+# --- Hugo's page options: headless, build/_build, url -----------------------------------------
+
+
+def with_lines(text: str, *lines: str) -> str:
+    """A post_text with raw YAML lines added at the end of its front matter."""
+    head, sep, rest = text.partition("\n---\n")
+    return head + "\n" + "\n".join(lines) + sep + rest
+
+
+def test_pages_hugo_never_lists_are_unlisted_need_no_title_or_date_and_stay_out_of_feeds(make_site) -> None:
+    files = {
+        "homepage/index.md": "---\nheadless: true\n---\n",
+        "homepage/work.md": post_text("A headless bundle's resource"),
+        "posts/hidden.md": with_lines(post_text("Hidden"), "build: {list: never}"),
+        "posts/local.md": with_lines(post_text("Local"), "_build:", "  list: local"),
+        "posts/norender.md": "+++\ntitle = 'No page'\ndate = 2026-01-02\n[build]\nrender = false\n+++\n",
+        "posts/shown.md": with_lines(post_text("Shown"), "build: {list: always, Render: always}"),
+    }
+    site = load(make_site, files)
+    assert site.problems == []
+    assert [e.relpath for e in site.published_index()] == ["posts/shown.md"]
+    unlisted = sorted(e.relpath for e in site.entries("unlisted"))
+    assert unlisted == ["homepage/index.md", "posts/hidden.md", "posts/local.md", "posts/norender.md"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"build": "never"}, "'build' must be a table of build options, like {list: never}"),
+        ({"build": "{list: sometimes}"}, "'build' has an unknown option list: 'sometimes'; see Hugo's build options"),
+        ({"url": "https://elsewhere.example/x/"}, "'url' must be a path from the site root, like /about/"),
+    ],
+)
+def test_bad_page_options_are_rejected_naming_the_key(make_site, extra, message) -> None:
+    ((key, value),) = extra.items()
+    site = load(make_site, {"posts/p.md": with_lines(post_text("P"), f"{key}: {value}"), "posts/ok.md": GOOD})
+    problem = only_problem(site, "posts/p.md")
+    assert problem.line == 4 and problem.message.startswith(message)
+    assert [p.title for p in site.published] == ["Good one"]
+
+
+def test_url_front_matter_is_the_posts_address_and_a_shared_url_names_it(make_site) -> None:
+    files = {
+        "posts/a.md": post_text("A", url="/about/我/", date="2026-01-05"),
+        "posts/b.md": post_text("B", url="about/我/", date="2026-01-06"),
+    }
+    site = load(make_site, files)
+    (post,) = site.published
+    assert post.url == "https://blog.example.com/about/%E6%88%91/"
+    (problem,) = site.problems
+    assert problem.path.endswith("posts/b.md")
+    assert problem.message == (
+        f"URL https://blog.example.com/about/%E6%88%91/ is already used by {problem.path[:-4]}a.md, "
+        "published earlier; give this post another 'url' or 'slug'"
+    )
