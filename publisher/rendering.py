@@ -97,6 +97,7 @@ class Renderer:
         self.shortcodes = _ShortcodeStep(self.md)
         self.md.preprocessors.register(self.shortcodes, "hugo_shortcodes", 29)  # after whitespace clean-up (30)
         self.env.filters["markdownify"] = self._markdownify
+        self._inner_md: Any = None  # built on the first markdownify
         self.refs: shortcodes.Refs | None = None  # the site's posts, for ref/relref shortcodes
 
     def markdown_html(self, body: str, base: str, page: Post | None = None) -> str:
@@ -136,7 +137,10 @@ class Renderer:
         import markdown
         from markupsafe import Markup
 
-        html = markdown.Markdown(extensions=_markdown_extensions()).convert(str(text)).strip()
+        if self._inner_md is None:  # a second converter: the first is mid-way through the post
+            self._inner_md = markdown.Markdown(extensions=_markdown_extensions())
+        self._inner_md.reset()
+        html = self._inner_md.convert(str(text)).strip()
         if html.startswith("<p>") and html.endswith("</p>") and html.count("<p>") == 1:
             html = html[3:-4]  # one paragraph: inline, as Hugo's markdownify gives it
         return Markup(html)

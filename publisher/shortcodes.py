@@ -106,16 +106,13 @@ class Refs:
         names: dict[str, list[str]] = {}
         for entry in self.posts:
             relpath, url = entry.relpath, entry.url
-            stem = relpath.rsplit(".", 1)[0]
-            keys = {relpath, stem}
-            if stem.rsplit("/", 1)[-1] == "index":  # a leaf bundle: named by its folder
-                keys.add(stem.rsplit("/", 1)[0])
-            for key in keys:
+            folder, _, file = relpath.rpartition("/")
+            bundle = bool(folder) and file.rsplit(".", 1)[0] == "index"  # a leaf bundle: named by its folder
+            for key in (relpath, relpath.rsplit(".", 1)[0], *([folder] if bundle else [])):
                 by_path[key] = url
-            last = relpath.split("/")
-            base = last[-2] if last[-1].rsplit(".", 1)[0] == "index" and len(last) > 1 else last[-1]
-            for name in {base, base.rsplit(".", 1)[0]}:
-                names.setdefault(name, []).append(url)
+            name = folder.rsplit("/", 1)[-1] if bundle else file
+            for key in {name, name.rsplit(".", 1)[0]}:
+                names.setdefault(key, []).append(url)
         self.by_name = {name: urls[0] for name, urls in names.items() if len(set(urls)) == 1}
         return by_path
 
