@@ -150,9 +150,22 @@ def test_extension_instances_read_markdown_as_extra_and_sane_lists_do(make_site)
         '<div markdown="1">*inside*</div>\n\n1. one\n2. two\n\n* three\n\n[^n]: Note.\n'
     )
     config = make_site({"posts/a.md": post_text()})
-    mine = Renderer(config).md.convert(body)
-    assert mine == markdown.Markdown(extensions=["extra", "sane_lists"]).convert(body)
-    assert all(s in mine for s in ("<abbr", "<dl>", "<table>", "language-js", "<em>inside</em>", 'class="c"'))
+    mine = Renderer(config).md.convert(body + "\n~~gone~~\n")
+    by_name = markdown.Markdown(
+        extensions=["extra", "sane_lists", "pymdownx.tilde"], extension_configs={"pymdownx.tilde": {"subscript": False}}
+    )
+    assert mine == by_name.convert(body + "\n~~gone~~\n")
+    assert all(s in mine for s in ("<abbr", "<dl>", "<table>", "language-js", "<em>inside</em>", 'class="c"', "<del>"))
+
+
+def test_strikethrough_is_hugos_double_tilde_only(make_site) -> None:
+    # Goldmark (Hugo) strikes ~~text~~, CJK too; a single ~ is literal (no subscript), and
+    # code keeps its tildes.
+    config = make_site({"posts/a.md": post_text()})
+    html = Renderer(config).markdown_html("~~已取消~~的計畫, H~2~O, `~~x~~`\n\n```\n~~y~~\n```\n", BASE)
+    assert "<del>已取消</del>的計畫" in html
+    assert "H~2~O" in html and "<sub>" not in html
+    assert "<code>~~x~~</code>" in html and "~~y~~" in html
 
 
 def test_check_compiles_every_template_and_names_each_broken_one(make_site, tmp_path) -> None:
