@@ -113,6 +113,8 @@ def _summary(report) -> str:
         f"{site.count('unlisted')} unlisted",
         f"{len({p.path for p in site.problems})} rejected",  # files: one may have several problems
     ]
+    if site.other_languages:  # a multilingual Hugo site: say where the rest of its pages went
+        parts.append(f"{site.other_languages} in other languages")
     lines = [", ".join(parts)]
     for post in scheduled:
         shown = display_path(site.config.content_dir / post.relpath)  # as problems show paths

@@ -12,14 +12,15 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, NamedTuple, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "publisher.toml"
-PERMALINK_FIELDS = ("slug", "section", "year", "month", "day")
+PERMALINK_FIELDS = ("slug", "path", "section", "year", "month", "day")
+DEFAULT_CACHE_DIR = ".publisher-cache"
 
 
 def _help(text: str, default: Any = dataclasses.MISSING, key: str = "", **kw: Any) -> Any:
@@ -103,12 +104,24 @@ class Settings:
     timezone: str = _help("IANA time zone used for dates written without one, e.g. Asia/Taipei.", "UTC")
     content_dir: str = _help("Folder holding the Markdown posts.", "content")
     output_dir: str = _help("Folder the feeds are written to.", "public")
-    cache_dir: str = _help("Folder for the build cache (safe to delete).", ".publisher-cache")
+    cache_dir: str = _help(
+        "Folder for the build cache (safe to delete); a second language's is .publisher-cache-<key>.", DEFAULT_CACHE_DIR
+    )
     templates_dir: str = _help("Folder whose templates override the built-in ones (same file names).", "")
     permalink: str = _help(
-        "Post URL pattern; fields {section} {slug} {year} {month} {day}. "
-        "Hugo's default: /{section}/{slug}/ (posts under content/posts/ -> /posts/{slug}/).",
-        "/{section}/{slug}/",
+        "Post URL pattern; fields {path} {section} {slug} {year} {month} {day}. "
+        "Hugo's default: /{path}/{slug}/ (content/posts/a.md -> /posts/a/, content/en/post/b.md -> /en/post/b/).",
+        "/{path}/{slug}/",
+    )
+    languages: list[str] = _help(
+        "Hugo's language keys (its [languages] table), defaultContentLanguage first: a file name.<key>.md "
+        "is in that language, a file without a known key in the first.",
+        default_factory=lambda: ["en"],
+    )
+    content_language: str = _help(
+        "Which of `languages` this site publishes (default: the first); the others' files are counted, "
+        "not published. Any but the first is published under /<key>/, as Hugo does.",
+        "",
     )
     feed_length: int = _help("Items per feed, newest first.", 20)
     summary_length: int = _help("Characters of text in an automatic summary (posts without description).", 240)
@@ -121,6 +134,14 @@ class Settings:
     websub_hubs: list[str] = _help(
         "WebSub hub URLs to ping when a feed changes (declared in every feed).", default_factory=list
     )
+
+
+class Languages(NamedTuple):
+    """Hugo's multilingual file naming, as far as one site (one language) needs it."""
+
+    keys: frozenset[str]  # every language key of the Hugo site, lower case
+    default: str  # the language of files named without a key (Hugo's defaultContentLanguage)
+    published: str  # the one this site publishes
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,8 @@ class Config:
     templates_dir: Path | None
     database_url: str = ""
     dkim_key_file: Path | None = None
+    hugo_languages: Languages = Languages(frozenset({"en"}), "en", "en")
+    site_url: str = ""  # base_url, plus <key>/ for a language other than the default: posts' and feeds' root
 
     def __getattr__(self, name: str) -> Any:
         # Plain settings (title, language, feed_length...) read straight through.
@@ -202,6 +225,16 @@ def resolve(settings: Settings, path: Path) -> Config:
         raise err("permalink", f"{settings.permalink!r} is not a valid pattern ({exc})") from None
     if not settings.permalink.startswith("/"):
         raise err("permalink", "must start with '/'")
+    keys = [key.lower() for key in settings.languages]
+    for key in keys:
+        if not re.fullmatch(r"[a-z0-9]+(?:[-_][a-z0-9]+)*", key):
+            raise err("languages", f"{key!r} is not a Hugo language key such as en or zh-cn")
+    if not keys or len(set(keys)) < len(keys):
+        raise err("languages", "list each of the site's language keys once, the default content language first")
+    language = settings.content_language.lower() or keys[0]
+    if language not in keys:
+        raise err("content_language", f"{settings.content_language!r} is not one of languages ({', '.join(keys)})")
+    prefix = "" if language == keys[0] else language + "/"
     templates = root / settings.templates_dir if settings.templates_dir else None
     if templates is not None and not templates.is_dir():
         raise err("templates_dir", f"folder {templates} does not exist")
@@ -246,7 +279,11 @@ def resolve(settings: Settings, path: Path) -> Config:
     if settings.daemon.rescan_minutes <= 0 or settings.daemon.retry_minutes <= 0:
         raise err("daemon", "intervals must be positive")
     dkim_key = (root / news.dkim_key_file) if news.dkim_key_file else None
-    database_url = settings.database.url or f"sqlite:///{root / 'publisher.sqlite3'}"
+    # A second language's site keeps its own cache and subscribers unless told otherwise:
+    # sharing them would make each build delete the other's feeds, and mail both to everyone.
+    suffix = "-" + language if prefix else ""
+    cache_dir = settings.cache_dir + (suffix if settings.cache_dir == DEFAULT_CACHE_DIR else "")
+    database_url = settings.database.url or f"sqlite:///{root / f'publisher{suffix}.sqlite3'}"
     return Config(
         settings=settings,
         path=path.resolve(),
@@ -255,10 +292,12 @@ def resolve(settings: Settings, path: Path) -> Config:
         base_url=base_url,
         content_dir=(root / settings.content_dir).resolve(),
         output_dir=(root / settings.output_dir).resolve(),
-        cache_dir=(root / settings.cache_dir).resolve(),
+        cache_dir=(root / cache_dir).resolve(),
         templates_dir=templates,
         database_url=database_url,
         dkim_key_file=dkim_key,
+        hugo_languages=Languages(frozenset(keys), keys[0], language),
+        site_url=base_url + prefix,
     )
 
 

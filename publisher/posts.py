@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from publisher import urls
-from publisher.config import Config
+from publisher.config import Config, Languages
 from publisher.errors import PostError, Problem
 from publisher.models import Post
 
@@ -26,8 +26,21 @@ if TYPE_CHECKING:
     from publisher.front_matter import Parsed
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
-BUNDLE_INDEXES = tuple("index" + s for s in MARKDOWN_SUFFIXES)
-SECTION_INDEXES = tuple("_index" + s for s in MARKDOWN_SUFFIXES)
+ENGLISH = Languages(frozenset({"en"}), "en", "en")  # Hugo's own default
+
+
+def page_name(filename: str, languages: Languages) -> tuple[str, str] | None:
+    """Hugo's page file naming: (name, language) of a Markdown file, None for any other file.
+    `a.zh-cn.md` is page `a` in zh-cn when zh-cn is one of the site's language keys; any other
+    dotted part stays in the name (`v1.2.md` is page `v1.2`), in the default language."""
+    lower = filename.lower()
+    if not lower.endswith(MARKDOWN_SUFFIXES):
+        return None
+    stem = filename[: filename.rindex(".")]
+    name, dot, key = stem.rpartition(".")
+    if dot and name and key in languages.keys:
+        return name, key
+    return stem, languages.default
 
 
 class Source(NamedTuple):
@@ -48,28 +61,38 @@ UNSTATED = -1
 """Source.size and mtime_ns of a file `discover(stat=False)` found but did not stat."""
 
 
-def discover(content_dir: Path, stat: bool = True) -> tuple[list[Source], list[Problem]]:
-    """Every Markdown post under content_dir, Hugo's way, sorted by path.
+class Found(NamedTuple):
+    sources: list[Source]
+    problems: list[Problem]
+    other_languages: int  # pages in another of the site's languages: counted, never read
+
+
+def discover(content_dir: Path, stat: bool = True, languages: Languages = ENGLISH) -> Found:
+    """Every Markdown post in `language` under content_dir, Hugo's way, sorted by path.
 
     With stat=False (a build with nothing cached to compare stamps against), sizes and
     mtimes are left UNSTATED for the parsing workers to fill in: `stamped` does it.
 
-    Leaf bundles (`dir/index.md`) are posts and everything else in their folder is a
-    resource; `_index.md` section pages and non-Markdown files are skipped; a symlink whose
-    target lies outside content_dir is reported and never read. Plain strings and scandir
-    only: this runs over every file on every build.
+    Leaf bundles (`dir/index.md`, or `dir/index.<key>.md` for a language key) are posts and
+    everything else in their folder is a resource; `_index.md` section pages (of any language)
+    and non-Markdown files are skipped; a symlink whose target lies outside content_dir is
+    reported and never read. Pages in the site's other languages (`page_name`) are only
+    counted. Plain strings and scandir only: this runs over every file on every build.
     """
     if not content_dir.is_dir():
         raise PostError([Problem(str(content_dir), None, "content folder not found; set content_dir in the config")])
     root = os.path.realpath(content_dir)
     found: list[Source] = []
     problems: list[Problem] = []
+    other_languages = 0
     seen_dirs: set[str] = set()
+    wanted = languages.published
 
     def inside(real: str) -> bool:
         return real == root or real.startswith(root + os.sep)
 
     def walk(directory: str, prefix: str) -> None:
+        nonlocal other_languages
         real = os.path.realpath(directory)
         if real in seen_dirs:
             return
@@ -79,8 +102,18 @@ def discover(content_dir: Path, stat: bool = True) -> tuple[list[Source], list[P
         except OSError as exc:
             problems.append(Problem(display_path(directory), None, f"cannot read folder: {exc.strerror}"))
             return
-        names = {e.name for e in entries}
-        bundle = next((n for n in BUNDLE_INDEXES if n in names), None) if prefix else None
+        bundle: str | None = None  # this language's index file, when the folder is a leaf bundle
+        if prefix:
+            indexes = {}  # Hugo makes any index.*.md a bundle's page; an unknown key means the default language
+            for e in entries:
+                if e.name.startswith("index.") and (page := page_name(e.name, languages)):
+                    indexes[e.name] = page[1] if page[0] == "index" else languages.default
+            if indexes:
+                ours = sorted(n for n, lang in indexes.items() if lang == wanted)
+                other_languages += len(indexes) - len(ours)
+                if not ours:
+                    return  # a bundle with no page in this language: all of it is the others'
+                bundle = min(ours, key=lambda n: n.count("."))  # index.md before index.en.md
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -95,8 +128,18 @@ def discover(content_dir: Path, stat: bool = True) -> tuple[list[Source], list[P
                 if entry.is_dir():
                     walk(entry.path, prefix + name + "/")
                     continue
-                lower = name.lower()
-                if not lower.endswith(MARKDOWN_SUFFIXES) or lower in SECTION_INDEXES:
+                if name.startswith("_index."):
+                    continue  # a section's (or a term's) own page, in any language
+                if name.count(".") == 1:  # most files: name.md, in the default language (page_name, made quick)
+                    if not name.lower().endswith(MARKDOWN_SUFFIXES):
+                        continue
+                    language = languages.default
+                elif (page := page_name(name, languages)) is not None:
+                    language = page[1]
+                else:
+                    continue
+                if language != wanted:
+                    other_languages += 1
                     continue
                 if not entry.is_file():  # reading a FIFO would wait forever
                     kind = (
@@ -116,7 +159,7 @@ def discover(content_dir: Path, stat: bool = True) -> tuple[list[Source], list[P
     make = tuple.__new__  # NamedTuple's own __new__ is Python code, run here once per file
     walk(str(content_dir), "")
     found.sort(key=itemgetter(1))  # relpath
-    return found, problems
+    return Found(found, problems, other_languages)
 
 
 def stamped(source: Source) -> Source:
@@ -253,6 +296,8 @@ class _Fields:
         if "://" in path or path.startswith("//"):
             self.problem("url", f"'url' must be a path from the site root, like /about/, not {path!r}")
             return ""
+        if "." not in path.rpartition("/")[2]:
+            path = path.rstrip("/") + "/"  # Hugo serves /about as the folder /about/; about.html stays a file
         return urls.absolute(base_url, path)
 
     def listed(self) -> bool:
@@ -310,14 +355,15 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
     lastmod = f.when("lastmod", "modified") or d
     expiry = f.when("expirydate", "unpublishdate")
     draft = f.flag("draft")
-    parts = source.relpath.split("/")  # relpath is always '/'-separated
-    is_bundle = parts[-1].lower() in BUNDLE_INDEXES
-    default_slug = parts[-2] if is_bundle else parts[-1].rsplit(".", 1)[0]
-    raw_slug = f.text("slug") or default_slug
+    *folders, filename = source.relpath.split("/")  # relpath is always '/'-separated
+    name = (page_name(filename, config.hugo_languages) or (filename, ""))[0]
+    if folders and filename.startswith("index."):  # a leaf bundle (discover's rule): named by its folder
+        name = folders.pop()
+    raw_slug = f.text("slug") or name
     slug = urls.urlize(raw_slug)
     if not slug:
         f.problem("slug", f"slug {raw_slug!r} has no letters or digits to build a URL from")
-    section = urls.urlize(parts[0]) if len(parts) > 1 and not (is_bundle and len(parts) == 2) else ""
+    path = "/".join(urls.urlize(folder) for folder in folders)
     url = f.url(config.base_url)
     description = f.text("description", "summary")
     tags = f.terms("tags", taxonomy=True)
@@ -338,8 +384,8 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         path=source.path,
         relpath=source.relpath,
         slug=slug,
-        section=section,
-        url=url or urls.permalink(config.base_url, config.permalink, slug=slug, section=section, date=d),
+        section=path.partition("/")[0],
+        url=url or urls.permalink(config.site_url, config.permalink, slug=slug, path=path, date=d),
         title=title,
         date=d,
         publish_date=publish_date,

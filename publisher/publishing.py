@@ -52,6 +52,7 @@ class Site:
     now: datetime
     index: list[PostIndex]
     problems: list[Problem]
+    other_languages: int = 0  # pages of the Hugo site's other languages, left to their own sites
 
     @cached_property
     def _by_status(self) -> dict[Status, list[PostIndex]]:
@@ -116,7 +117,7 @@ def meta_fingerprint(config: Config) -> str:
     """Changes when anything that shapes a loaded Post changes: settings or the loader's code."""
     h = hashlib.sha256(f"{__version__}|{config.settings!r}|{config.content_dir}".encode())
     loader = Path(posts_mod.__file__)
-    for module in (loader, loader.with_name("front_matter.py")):
+    for module in (loader, loader.with_name("front_matter.py"), loader.with_name("urls.py")):
         h.update(module.read_bytes())
     return h.hexdigest()[:32]
 
@@ -146,7 +147,7 @@ def load_site(
     now = now or datetime.now(UTC)
     known = cache.index() if cache is not None else {}
     # With nothing cached, no stamp needs comparing here: the parsing workers stat the files.
-    sources, problems = posts_mod.discover(config.content_dir, stat=bool(known))
+    sources, problems, other_languages = posts_mod.discover(config.content_dir, bool(known), config.hugo_languages)
     index: list[PostIndex] = []
     todo = []
     for source in sources:
@@ -171,7 +172,7 @@ def load_site(
         cache.store_posts(results)
         cache.forget_posts(set(known) - {s.relpath for s in sources})
     unique, duplicates = _check_unique(index, config, now.timestamp())
-    return Site(config, now, unique, problems + duplicates)
+    return Site(config, now, unique, problems + duplicates, other_languages)
 
 
 def _check_unique(index: list[PostIndex], config: Config, now: float) -> tuple[list[PostIndex], list[Problem]]:
@@ -219,7 +220,8 @@ def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
     s = config.settings
     published = site.published_index()
     n = s.feed_length
-    specs = [FeedSpec("", s.title, s.description, config.base_url, tuple(published[:n]))]
+    lang = config.site_url[len(config.base_url) :]  # a second language's feeds live under its key, as in Hugo
+    specs = [FeedSpec(lang.rstrip("/"), s.title, s.description, config.site_url, tuple(published[:n]))]
     for taxonomy in TAXONOMIES:
         groups: dict[str, tuple[str, list[PostIndex]]] = {}
         for entry in published:
@@ -230,7 +232,7 @@ def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
                     members.append(entry)
         for key in sorted(groups):
             name, members = groups[key]
-            path = f"{taxonomy}/{key}"
+            path = f"{lang}{taxonomy}/{key}"
             page = urls.absolute(config.base_url, path + "/")
             specs.append(FeedSpec(path, f"{name} - {s.title}", s.description, page, tuple(members)))
     return specs

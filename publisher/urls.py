@@ -43,10 +43,16 @@ def _urlize_chars(lower: str) -> str:
     return "".join(out).lstrip(".")
 
 
-def permalink(base_url: str, pattern: str, *, slug: str, section: str, date: datetime) -> str:
-    """Absolute, percent-encoded URL of a post from the configured pattern."""
+def permalink(base_url: str, pattern: str, *, slug: str, path: str, date: datetime) -> str:
+    """Absolute, percent-encoded URL of a post from the configured pattern; `path` is its
+    folders below content_dir ('' or e.g. 'en/post'), whose first is its section."""
     path = pattern.format(
-        slug=slug, section=section, year=f"{date.year:04d}", month=f"{date.month:02d}", day=f"{date.day:02d}"
+        slug=slug,
+        path=path,
+        section=path.partition("/")[0],
+        year=f"{date.year:04d}",
+        month=f"{date.month:02d}",
+        day=f"{date.day:02d}",
     )
     while "//" in path:
         path = path.replace("//", "/")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from publisher.cli import cli
 from publisher.config import documented_keys
-from tests.conftest import post_text
+from tests.conftest import BASE_CONFIG, post_text, write_config
 
 ROOT = Path(__file__).parent.parent
 
@@ -253,3 +253,42 @@ def test_sigterm_unwinds_a_one_shot_command_like_ctrl_c(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert result.returncode == 143 and marker.read_text() == "yes"
     assert "Traceback" not in result.stderr
+
+
+def test_each_language_of_a_hugo_site_builds_its_own_feeds_into_one_output_dir(make_site) -> None:
+    # Two configs, as a multilingual blog runs them: en (the default) and zh-cn beside it.
+    en = make_site(
+        {
+            "posts/hello.md": post_text(title="Hello", tags=["greeting"]),
+            "posts/hello.zh-cn.md": post_text(title="你好", tags=["問候"]),
+            "posts/only/index.zh-cn.md": post_text(title="只有中文", date="2026-01-11T09:00:00+08:00"),
+        },
+        languages=["en", "zh-cn"],
+    )
+    zh_path = write_config(
+        en.root / "zh.toml", {**BASE_CONFIG, "languages": ["en", "zh-cn"], "content_language": "zh-cn"}
+    )
+    first = run(en, "build")
+    assert first.exit_code == 0, first.output
+    assert "1 published, 0 drafts, 0 scheduled, 0 expired, 0 unlisted, 0 rejected, 2 in other languages" in (
+        first.output
+    )
+    zh = CliRunner().invoke(cli, ["--config", str(zh_path), "build"], catch_exceptions=False)
+    assert zh.exit_code == 0, zh.output
+    assert "2 published" in zh.output and "1 in other languages" in zh.output
+    assert run(en, "build").exit_code == 0  # and leaves the zh-cn feeds alone
+
+    out = en.output_dir
+    english = feedparser.parse((out / "index.xml").read_bytes())
+    assert [e.link for e in english.entries] == ["https://blog.example.com/posts/hello/"]
+    chinese = feedparser.parse((out / "zh-cn/index.xml").read_bytes())
+    assert not chinese.bozo
+    assert [e.title for e in chinese.entries] == ["只有中文", "你好"]
+    assert chinese.entries[1].link == "https://blog.example.com/zh-cn/posts/hello/"
+    assert chinese.feed.link == "https://blog.example.com/zh-cn/"
+    term = feedparser.parse((out / "zh-cn/tags/問候/index.xml").read_bytes())
+    assert [e.title for e in term.entries] == ["你好"]
+    assert any(
+        link.href == "https://blog.example.com/zh-cn/tags/%E5%95%8F%E5%80%99/index.xml" for link in term.feed.links
+    )
+    assert not (out / "tags/問候").exists() and (out / "tags/greeting/index.xml").is_file()

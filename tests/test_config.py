@@ -61,6 +61,10 @@ def test_invalid_toml(tmp_path):
         ({"feed_length": 0}, "'feed_length': must be at least 1"),
         ({"language": "english please"}, "'language'"),
         ({"templates_dir": "missing"}, "'templates_dir': folder"),
+        ({"languages": ["en", "zh cn"]}, "'languages': 'zh cn' is not a Hugo language key such as en or zh-cn"),
+        ({"languages": []}, "'languages': list each of the site's language keys once"),
+        ({"languages": ["en", "EN"]}, "'languages': list each of the site's language keys once"),
+        ({"content_language": "fr"}, "'content_language': 'fr' is not one of languages (en)"),
     ],
 )
 def test_bad_setting_is_named(tmp_path, settings, fragment):
@@ -70,7 +74,7 @@ def test_bad_setting_is_named(tmp_path, settings, fragment):
 def test_defaults(tmp_path):
     config = load_config(write_config(tmp_path / "publisher.toml", {"title": "T", "base_url": "https://x.example/"}))
     s = config.settings
-    assert (s.content_dir, s.output_dir, s.feed_length, s.permalink) == ("content", "public", 20, "/{section}/{slug}/")
+    assert (s.content_dir, s.output_dir, s.feed_length, s.permalink) == ("content", "public", 20, "/{path}/{slug}/")
     assert (config.timezone.key, config.language, config.author) == ("UTC", "en", AuthorSettings("", ""))
     assert (config.content_dir, config.output_dir) == (tmp_path / "content", tmp_path / "public")
 

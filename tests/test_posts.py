@@ -73,7 +73,7 @@ def test_section_pages_other_files_and_dot_files_are_skipped(make_site):
             "posts/real.md": post_text("Real"),
         }
     )
-    sources, problems = posts.discover(config.content_dir)
+    sources, problems, _ = posts.discover(config.content_dir)
     assert [s.relpath for s in sources] == ["posts/real.md"]
     assert problems == []
 
@@ -115,7 +115,7 @@ def test_symlink_inside_content_is_read(make_site):
 
 def test_load_post_raises_post_error_with_every_problem(make_site):
     config = make_site({"posts/bad.md": "---\ndraft: true\n---\n"})
-    (source,), _ = posts.discover(config.content_dir)
+    (source,), _, _ = posts.discover(config.content_dir)
     with pytest.raises(PostError) as err:
         posts.load_post(source, config)
     assert [(p.line, p.message) for p in err.value.problems] == [
@@ -183,14 +183,20 @@ def test_url_percent_encodes_hash_so_it_is_not_a_fragment(make_site):
 @pytest.mark.parametrize(
     ("name", "section", "url"),
     [
-        ("posts/2026/01/deep.md", "posts", "https://blog.example.com/posts/deep/"),
+        ("posts/2026/01/deep.md", "posts", "https://blog.example.com/posts/2026/01/deep/"),
+        ("En/Post/b/index.md", "en", "https://blog.example.com/en/post/b/"),
         ("top.md", "", "https://blog.example.com/top/"),
         ("top-bundle/index.md", "", "https://blog.example.com/top-bundle/"),
     ],
 )
-def test_section_is_the_first_folder_under_content(make_site, name, section, url):
+def test_default_url_is_hugos_folder_path_and_section_its_first_folder(make_site, name, section, url):
     post = only_post(load(make_site, {name: post_text("T")}))
     assert (post.section, post.url) == (section, url)
+
+
+def test_permalink_section_field_keeps_only_the_first_folder(make_site):
+    site = load(make_site, {"posts/2026/01/deep.md": post_text("T")}, permalink="/{section}/{slug}/")
+    assert only_post(site).url == "https://blog.example.com/posts/deep/"
 
 
 def test_permalink_pattern_with_date_fields(make_site):
@@ -326,7 +332,7 @@ def test_terms_are_deduplicated_and_cleaned(make_site):
 def test_bom_and_crlf_are_accepted(make_site):
     raw = b"\xef\xbb\xbf---\r\ntitle: Hello\r\ndate: 2026-01-10\r\n---\r\nLine 1\r\nLine 2\r\n"
     config = make_site({"posts/p.md": raw})
-    (source,), _ = posts.discover(config.content_dir)
+    (source,), _, _ = posts.discover(config.content_dir)
     post, body = posts.load_post_and_body(source, config)
     assert post.title == "Hello"
     assert body.lstrip("\n") == "Line 1\nLine 2\n"
@@ -518,3 +524,74 @@ def test_url_front_matter_is_the_posts_address_and_a_shared_url_names_it(make_si
         f"URL https://blog.example.com/about/%E6%88%91/ is already used by {problem.path[:-4]}a.md, "
         "published earlier; give this post another 'url' or 'slug'"
     )
+
+
+def test_url_front_matter_without_an_extension_is_a_folder_as_in_hugo(make_site) -> None:
+    files = {
+        "posts/a.md": post_text("A", url="foo/bar"),
+        "posts/b.md": post_text("B", url="/foo/page.html"),
+        "posts/c.md": post_text("C", url="/baz/"),
+    }
+    urls = sorted(p.url for p in load(make_site, files).published)
+    assert urls == [
+        "https://blog.example.com/baz/",
+        "https://blog.example.com/foo/bar/",
+        "https://blog.example.com/foo/page.html",
+    ]
+
+
+# --- languages (Hugo's name.<key>.md) -------------------------------------------------------
+
+HUGO_NAMING = {  # what Hugo 0.111 makes of each file on a site whose only language is en
+    "posts/hello.en.md": "https://blog.example.com/posts/hello/",
+    "posts/hello.fr.md": "https://blog.example.com/posts/hello.fr/",  # fr is no language here
+    "posts/v1.2.md": "https://blog.example.com/posts/v1.2/",
+    "posts/b2/index.en.md": "https://blog.example.com/posts/b2/",
+    "posts/b3/index.zh-cn.md": "https://blog.example.com/posts/b3/",  # any index.*.md makes a bundle
+}
+
+
+def test_language_keys_leave_file_names_as_hugo_reads_them(make_site) -> None:
+    files = {name: post_text(name, date=f"2026-01-0{i + 1}") for i, name in enumerate(HUGO_NAMING)}
+    files |= {"posts/b2/index.fr.md": post_text("A resource of b2"), "posts/_index.en.md": "---\n---\n"}
+    site = load(make_site, files)
+    assert site.problems == []
+    assert {p.relpath: p.url for p in site.published} == HUGO_NAMING
+    assert site.other_languages == 0
+
+
+MULTILINGUAL = {
+    "posts/hello.md": post_text("Hello"),
+    "posts/hello.zh-cn.md": post_text("你好", tags=["問候"]),
+    "posts/both/index.md": post_text("Both"),
+    "posts/both/index.zh-cn.md": post_text("兩者"),
+    "posts/only-zh/index.zh-cn.md": post_text("只有中文"),
+    "posts/moved.zh-cn.md": post_text("搬家", url="/about/zh"),
+    "posts/_index.zh-cn.md": "---\ntitle: 文章\n---\n",
+    "tags/問候/_index.zh-cn.md": "---\ntitle: 問候\n---\n",
+}
+
+
+def test_a_multilingual_site_publishes_its_default_language_and_counts_the_others(make_site) -> None:
+    site = load(make_site, MULTILINGUAL, languages=["en", "zh-CN"])
+    assert site.problems == []
+    assert sorted(p.url for p in site.published) == [
+        "https://blog.example.com/posts/both/",
+        "https://blog.example.com/posts/hello/",
+    ]
+    assert site.other_languages == 4  # hello, both, only-zh and moved in zh-cn; no _index page counts
+
+
+def test_a_second_languages_site_lives_under_its_key_as_in_hugo(make_site) -> None:
+    config = make_site(MULTILINGUAL, languages=["en", "zh-cn"], content_language="zh-cn")
+    site = load_site(config, now=NOW)
+    assert site.problems == []
+    assert {p.title: p.url for p in site.published} == {
+        "你好": "https://blog.example.com/zh-cn/posts/hello/",
+        "兩者": "https://blog.example.com/zh-cn/posts/both/",
+        "只有中文": "https://blog.example.com/zh-cn/posts/only-zh/",
+        "搬家": "https://blog.example.com/about/zh/",  # Hugo's url is from the site root, no language
+    }
+    assert site.other_languages == 2
+    assert config.cache_dir.name == ".publisher-cache-zh-cn"
+    assert config.database_url.endswith("/publisher-zh-cn.sqlite3")

@@ -39,14 +39,16 @@ def test_urlize_never_builds_a_path(text):
     assert not slug.startswith(".")
 
 
-def test_permalink_fills_fields_and_collapses_empty_section():
+def test_permalink_fills_fields_and_collapses_empty_folders():
     when = datetime(2026, 1, 5, 12, tzinfo=TAIPEI)
     base = "https://blog.example.com/"
-    assert urls.permalink(base, "/{section}/{slug}/", slug="a", section="", date=when) == base + "a/"
-    assert urls.permalink(base, "/{year}/{month}/{day}/{slug}/", slug="a", section="posts", date=when) == (
+    assert urls.permalink(base, "/{path}/{slug}/", slug="a", path="", date=when) == base + "a/"
+    assert urls.permalink(base, "/{path}/{slug}/", slug="a", path="en/post", date=when) == base + "en/post/a/"
+    assert urls.permalink(base, "/{section}/{slug}/", slug="a", path="en/post", date=when) == base + "en/a/"
+    assert urls.permalink(base, "/{year}/{month}/{day}/{slug}/", slug="a", path="posts", date=when) == (
         base + "2026/01/05/a/"
     )
-    assert urls.permalink(base, "/{year}/{section}/{slug}/", slug="a", section="", date=when) == base + "2026/a/"
+    assert urls.permalink(base, "/{year}/{section}/{slug}/", slug="a", path="", date=when) == base + "2026/a/"
 
 
 @pytest.mark.parametrize(
