@@ -345,8 +345,9 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
             else "front matter has no 'title': add a line like title: \"My post\" "
             "(or, if this page is not a post, build: {list: never})",
         )
-    d = f.when("date", "publishdate", "pubdate", "published")
-    if d is None and f.first("date", "publishdate", "pubdate", "published")[1] is None:
+    dates = ("date", "publishdate", "pubdate", "published", "lastmod", "modified")  # Hugo's order for .Date
+    d = f.when(*dates)
+    if d is None and f.first(*dates)[1] is None:
         if listed:
             f.problem("date", "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00")
         else:  # a page Hugo never lists needs no date (nor a title): it is only counted

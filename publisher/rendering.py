@@ -28,22 +28,27 @@ BUILTIN_TEMPLATES = next(
 )
 
 
-# Python-Markdown's `extra` set (fenced code, tables, footnotes, attribute lists, definition
-# lists, abbreviations, Markdown in HTML), sane lists, and Goldmark's (Hugo's) `~~strikethrough~~`.
-# Not `toc`: heading ids serve a web page, not a feed item or an email, and cost ~10% of the
-# render time. Not Goldmark's other defaults: smarty curls a quote after a CJK character the
-# wrong way (Hugo leaves it straight), magiclink swallows full-width punctuation (，。）) into
-# a bare URL, and a task list's <input> is stripped by feed readers and mail clients, taking
-# the checked state with it (the literal "[x]" survives).
+# Python-Markdown's `extra` set (tables, footnotes, attribute lists, definition lists,
+# abbreviations, Markdown in HTML), sane lists, and two pymdown-extensions for what Hugo's
+# Goldmark does: superfences (fenced code, also inside list items and blockquotes, where
+# Python-Markdown's own fenced_code gives up and prints the language as inline code), without
+# Pygments (its <span>s need a stylesheet feed readers and mail clients don't have), and
+# `~~strikethrough~~`. Not `toc`: heading ids serve a web page, not a feed item or an email,
+# and cost ~10% of the render time. Not Goldmark's other defaults: smarty curls a quote after
+# a CJK character the wrong way (Hugo leaves it straight), magiclink swallows full-width
+# punctuation (，。）) into a bare URL, and a task list's <input> is stripped by feed readers
+# and mail clients, taking the checked state with it (the literal "[x]" survives).
 def _markdown_extensions() -> list[Any]:
-    """Python-Markdown's "extra" (these seven, in its order), "sane_lists" and pymdownx's
-    tilde, as instances: given their names, it first scans every installed package's entry
-    points (importlib.metadata), ~40 ms of every process that renders."""
-    from markdown.extensions import abbr, attr_list, def_list, fenced_code, footnotes, md_in_html, sane_lists, tables
+    """As instances: given their names, Python-Markdown first scans every installed
+    package's entry points (importlib.metadata), ~40 ms of every process that renders."""
+    from markdown.extensions import abbr, attr_list, def_list, footnotes, md_in_html, sane_lists, tables
+    from pymdownx.highlight import HighlightExtension
+    from pymdownx.superfences import SuperFencesCodeExtension
     from pymdownx.tilde import DeleteSubExtension
 
     return [
-        fenced_code.FencedCodeExtension(),
+        HighlightExtension(use_pygments=False),  # superfences' code block markup: <pre><code class="language-x">
+        SuperFencesCodeExtension(),
         footnotes.FootnoteExtension(),
         attr_list.AttrListExtension(),
         def_list.DefListExtension(),

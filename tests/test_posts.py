@@ -146,6 +146,19 @@ def test_front_matter_keys_are_case_insensitive(make_site, key):
     assert post.publish_date == datetime(2026, 1, 20, tzinfo=TAIPEI)
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ("publishDate: 2026-01-07\nlastmod: 2026-01-09", date(2026, 1, 7)),
+        ("lastmod: 2026-01-09", date(2026, 1, 9)),
+        ("modified: 2026-01-08", date(2026, 1, 8)),
+    ],
+)
+def test_without_date_hugo_dates_a_page_by_publish_date_then_lastmod(make_site, fields, expected):
+    post = only_post(load(make_site, {"posts/p.md": f"---\ntitle: P\n{fields}\n---\nBody\n"}))
+    assert post.date == datetime.combine(expected, datetime.min.time(), TAIPEI)
+
+
 def test_unknown_fields_are_kept_in_params_with_lower_case_keys(make_site):
     post = only_post(load(make_site, {"posts/p.md": post_text("P", MyField="x", series="AI")}))
     assert post.params["myfield"] == "x"

@@ -139,23 +139,35 @@ def test_feed_items_speak_the_site_language(make_site) -> None:
     assert "Source: <a" in Renderer(english).render_post(post, "Body.").html
 
 
-def test_extension_instances_read_markdown_as_extra_and_sane_lists_do(make_site) -> None:
-    # The Renderer builds Python-Markdown's "extra" set from instances (no entry point scan):
-    # the same HTML as the extensions by name, on every feature they add.
+def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_site) -> None:
+    # The Renderer builds its extensions from instances (no entry point scan): the same HTML
+    # as the extensions by name, on every feature they add.
     import markdown
 
     body = (
         "*[HTML]: Hyper Text Markup Language\n\nHTML[^n] and a [link](rel.html){: .c }\n\n"
         "Term\n:   Definition\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n~~~js\nlet x = 1 < 2;\n~~~\n\n"
-        '<div markdown="1">*inside*</div>\n\n1. one\n2. two\n\n* three\n\n[^n]: Note.\n'
+        '<div markdown="1">*inside*</div>\n\n1. one\n2. two\n\n* three\n\n~~gone~~\n\n[^n]: Note.\n'
     )
     config = make_site({"posts/a.md": post_text()})
-    mine = Renderer(config).md.convert(body + "\n~~gone~~\n")
+    mine = Renderer(config).md.convert(body)
+    names = ["abbr", "attr_list", "def_list", "footnotes", "md_in_html", "tables", "sane_lists"]
     by_name = markdown.Markdown(
-        extensions=["extra", "sane_lists", "pymdownx.tilde"], extension_configs={"pymdownx.tilde": {"subscript": False}}
+        extensions=[*names, "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tilde"],
+        extension_configs={"pymdownx.highlight": {"use_pygments": False}, "pymdownx.tilde": {"subscript": False}},
     )
-    assert mine == by_name.convert(body + "\n~~gone~~\n")
+    assert mine == by_name.convert(body)
     assert all(s in mine for s in ("<abbr", "<dl>", "<table>", "language-js", "<em>inside</em>", 'class="c"', "<del>"))
+
+
+def test_fenced_code_inside_lists_and_quotes_stays_a_code_block_without_markup(make_site) -> None:
+    # Python-Markdown's own fenced_code turned these into inline code led by the language name.
+    config = make_site({"posts/a.md": post_text()})
+    body = '1. Install:\n\n    ```sh\n    pip install "x<2"\n    ```\n\n2. Run it.\n\n> ```python\n> print(1)\n> ```\n'
+    html = Renderer(config).markdown_html(body, BASE)
+    assert '<pre class="highlight"><code class="language-sh">pip install "x&lt;2"</code></pre>' in html
+    assert '<code class="language-python">print(1)</code>' in html
+    assert html.count("<ol>") == 1 and "<span" not in html  # one list; no Pygments markup
 
 
 def test_strikethrough_is_hugos_double_tilde_only(make_site) -> None:
