@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.errors import ConfigError
+from publisher.urls import urlize
 
 DEFAULT_CONFIG_NAME = "publisher.toml"
 PERMALINK_FIELDS = ("slug", "path", "section", "year", "month", "day")
@@ -113,6 +114,11 @@ class Settings:
         "Hugo's default: /{path}/{slug}/ (content/posts/a.md -> /posts/a/, content/en/post/b.md -> /en/post/b/).",
         "/{path}/{slug}/",
     )
+    main_sections: list[str] = _help(
+        "Sections (first folders below content_dir) whose pages are posts, as Hugo's mainSections; "
+        "pages elsewhere (about, contact, search) are unlisted and need no title or date. Empty: every page.",
+        default_factory=list,
+    )
     languages: list[str] = _help(
         "Hugo's language keys (its [languages] table), defaultContentLanguage first: a file name.<key>.md "
         "is in that language, a file without a known key in the first.",
@@ -160,6 +166,7 @@ class Config:
     database_url: str = ""
     dkim_key_file: Path | None = None
     hugo_languages: Languages = Languages(frozenset({"en"}), "en", "en")
+    main_section_set: frozenset[str] = frozenset()  # main_sections as Post.section spells them
     site_url: str = ""  # base_url, plus <key>/ for a language other than the default: posts' and feeds' root
 
     def __getattr__(self, name: str) -> Any:
@@ -235,6 +242,11 @@ def resolve(settings: Settings, path: Path) -> Config:
     if language not in keys:
         raise err("content_language", f"{settings.content_language!r} is not one of languages ({', '.join(keys)})")
     prefix = "" if language == keys[0] else language + "/"
+    for section in settings.main_sections:
+        if not urlize(section.strip("/")) or "/" in section.strip("/"):
+            raise err(
+                "main_sections", f"{section!r} is not a section: name a folder right below content_dir, e.g. posts"
+            )
     templates = root / settings.templates_dir if settings.templates_dir else None
     if templates is not None and not templates.is_dir():
         raise err("templates_dir", f"folder {templates} does not exist")
@@ -297,6 +309,7 @@ def resolve(settings: Settings, path: Path) -> Config:
         database_url=database_url,
         dkim_key_file=dkim_key,
         hugo_languages=Languages(frozenset(keys), keys[0], language),
+        main_section_set=frozenset(urlize(section.strip("/")) for section in settings.main_sections),
         site_url=base_url + prefix,
     )
 

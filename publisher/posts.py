@@ -332,9 +332,19 @@ class _Fields:
         return True  # an unreadable draft flag must never publish
 
 
+NOT_A_POST = " (or, if this page is not a post, build: {list: never}; or list the post sections in main_sections)"
+
+
 def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Post:
     f = _Fields(parsed, config.timezone, display)
-    listed = f.listed()
+    *folders, filename = source.relpath.split("/")  # relpath is always '/'-separated
+    name = (page_name(filename, config.hugo_languages) or (filename, ""))[0]
+    if folders and filename.startswith("index."):  # a leaf bundle (discover's rule): named by its folder
+        name = folders.pop()
+    path = "/".join(urls.urlize(folder) for folder in folders)
+    section = path.partition("/")[0]
+    main = config.main_section_set
+    listed = f.listed() and (not main or section in main)  # like a theme's list of Hugo's mainSections
     title = f.text("title")
     if not title and not f.problems and listed:  # a title that isn't text was reported already
         has_key = "title" in f.meta and f.meta["title"] not in (None, "")
@@ -342,29 +352,25 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
             "title",
             "'title' is empty once control characters are removed"
             if has_key
-            else "front matter has no 'title': add a line like title: \"My post\" "
-            "(or, if this page is not a post, build: {list: never})",
+            else "front matter has no 'title': add a line like title: \"My post\"" + NOT_A_POST,
         )
     dates = ("date", "publishdate", "pubdate", "published", "lastmod", "modified")  # Hugo's order for .Date
     d = f.when(*dates)
     if d is None and f.first(*dates)[1] is None:
         if listed:
-            f.problem("date", "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00")
+            f.problem(
+                "date", "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00" + NOT_A_POST
+            )
         else:  # a page Hugo never lists needs no date (nor a title): it is only counted
             d = datetime(1970, 1, 1, tzinfo=config.timezone)
     publish_date = f.when("publishdate", "pubdate", "published") or d
     lastmod = f.when("lastmod", "modified") or d
     expiry = f.when("expirydate", "unpublishdate")
     draft = f.flag("draft")
-    *folders, filename = source.relpath.split("/")  # relpath is always '/'-separated
-    name = (page_name(filename, config.hugo_languages) or (filename, ""))[0]
-    if folders and filename.startswith("index."):  # a leaf bundle (discover's rule): named by its folder
-        name = folders.pop()
     raw_slug = f.text("slug") or name
     slug = urls.urlize(raw_slug)
     if not slug:
         f.problem("slug", f"slug {raw_slug!r} has no letters or digits to build a URL from")
-    path = "/".join(urls.urlize(folder) for folder in folders)
     url = f.url(config.base_url)
     description = f.text("description", "summary")
     tags = f.terms("tags", taxonomy=True)
@@ -385,7 +391,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         path=source.path,
         relpath=source.relpath,
         slug=slug,
-        section=path.partition("/")[0],
+        section=section,
         url=url or urls.permalink(config.site_url, config.permalink, slug=slug, path=path, date=d),
         title=title,
         date=d,

@@ -64,6 +64,7 @@ def test_invalid_toml(tmp_path):
         ({"languages": ["en", "zh cn"]}, "'languages': 'zh cn' is not a Hugo language key such as en or zh-cn"),
         ({"languages": []}, "'languages': list each of the site's language keys once"),
         ({"languages": ["en", "EN"]}, "'languages': list each of the site's language keys once"),
+        ({"main_sections": ["posts/2026"]}, "'main_sections': 'posts/2026' is not a section"),
         ({"content_language": "fr"}, "'content_language': 'fr' is not one of languages (en)"),
     ],
 )

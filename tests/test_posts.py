@@ -15,10 +15,8 @@ from publisher.errors import PostError
 from publisher.publishing import Site, load_site
 
 GOOD = post_text("Good one", slug="good-one")
-NO_TITLE = (
-    "front matter has no 'title': add a line like title: \"My post\" "
-    "(or, if this page is not a post, build: {list: never})"
-)
+NO_TITLE = "front matter has no 'title': add a line like title: \"My post\"" + posts.NOT_A_POST
+NO_DATE = "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00" + posts.NOT_A_POST
 
 
 def load(make_site, files: dict[str, str | bytes], **settings: object) -> Site:
@@ -120,7 +118,7 @@ def test_load_post_raises_post_error_with_every_problem(make_site):
         posts.load_post(source, config)
     assert [(p.line, p.message) for p in err.value.problems] == [
         (1, NO_TITLE),
-        (1, "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00"),
+        (1, NO_DATE),
     ]
 
 
@@ -391,7 +389,7 @@ def test_missing_title_and_date_are_both_reported(make_site):
     site = load(make_site, {"posts/p.md": "---\ndraft: false\n---\n"})
     assert [p.message for p in site.problems] == [
         NO_TITLE,
-        "front matter has no 'date': add a line like date: 2026-01-18T09:00:00+08:00",
+        NO_DATE,
     ]
 
 
@@ -608,3 +606,19 @@ def test_a_second_languages_site_lives_under_its_key_as_in_hugo(make_site) -> No
     assert site.other_languages == 2
     assert config.cache_dir.name == ".publisher-cache-zh-cn"
     assert config.database_url.endswith("/publisher-zh-cn.sqlite3")
+
+
+def test_main_sections_make_pages_elsewhere_unlisted_needing_no_title_or_date(make_site) -> None:
+    # A stock Hugo theme's about, contact and search pages: not posts, so never rejected.
+    files = {
+        "posts/a.md": post_text("A"),
+        "Post/b/index.md": post_text("B"),
+        "about.md": "---\ntitle: About\n---\nMe.\n",
+        "page/search.md": "---\nlayout: search\n---\n",
+    }
+    site = load(make_site, files, main_sections=["posts", "Post"])
+    assert site.problems == []
+    assert sorted(p.title for p in site.published) == ["A", "B"]
+    assert site.count("unlisted") == 2
+    everything = load(make_site, files)  # the default: every page is a post
+    assert [p.message for p in everything.problems if p.path.endswith("about.md")] == [NO_DATE]
