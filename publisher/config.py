@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, get_args, get_origin, get_type_hints
@@ -17,10 +18,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.errors import ConfigError
-from publisher.urls import urlize
+from publisher.urls import Permalink, compile_permalink, urlize
 
 DEFAULT_CONFIG_NAME = "publisher.toml"
-PERMALINK_FIELDS = ("slug", "path", "section", "year", "month", "day")
 DEFAULT_CACHE_DIR = ".publisher-cache"
 
 
@@ -110,9 +110,12 @@ class Settings:
     )
     templates_dir: str = _help("Folder whose templates override the built-in ones (same file names).", "")
     permalink: str = _help(
-        "Post URL pattern; fields {path} {section} {slug} {year} {month} {day}. "
-        "Hugo's default: /{path}/{slug}/ (content/posts/a.md -> /posts/a/, content/en/post/b.md -> /en/post/b/).",
+        "Post URL pattern; fields {path} {section} {slug} {title} {filename} {year} {month} {day}, or Hugo's "
+        ":tokens. Hugo's default: /{path}/{slug}/ (content/posts/a.md -> /posts/a/).",
         "/{path}/{slug}/",
+    )
+    permalinks: dict[str, Any] = _help(
+        "Per-section patterns, as Hugo's [permalinks] table (copy it): section = pattern.", default_factory=dict
     )
     main_sections: list[str] = _help(
         "Sections (first folders below content_dir) whose pages are posts, as Hugo's mainSections; "
@@ -166,6 +169,8 @@ class Config:
     database_url: str = ""
     dkim_key_file: Path | None = None
     hugo_languages: Languages = Languages(frozenset({"en"}), "en", "en")
+    permalink: Permalink = Permalink("/{path}/{slug}/", frozenset({"path", "slug"}))  # of sections not below
+    section_permalinks: dict[str, Permalink] = field(default_factory=dict)  # by Post.section
     main_section_set: frozenset[str] = frozenset()  # main_sections as Post.section spells them
     site_url: str = ""  # base_url, plus <key>/ for a language other than the default: posts' and feeds' root
 
@@ -217,21 +222,17 @@ def resolve(settings: Settings, path: Path) -> Config:
         raise err("feed_length", "must be at least 1")
     if settings.summary_length < 1:
         raise err("summary_length", "must be at least 1")
-    fields = set(re.findall(r"\{([^{}]*)\}", settings.permalink))
-    unknown = fields - set(PERMALINK_FIELDS)
-    if unknown:
-        raise err(
-            "permalink",
-            f"unknown field {{{sorted(unknown)[0]}}}; use {', '.join('{' + f + '}' for f in PERMALINK_FIELDS)}",
-        )
-    if "slug" not in fields:
-        raise err("permalink", "must contain {slug} so every post gets its own URL")
     try:
-        settings.permalink.format(**dict.fromkeys(PERMALINK_FIELDS, "x"))
-    except (ValueError, IndexError, KeyError) as exc:
-        raise err("permalink", f"{settings.permalink!r} is not a valid pattern ({exc})") from None
-    if not settings.permalink.startswith("/"):
-        raise err("permalink", "must start with '/'")
+        permalink = compile_permalink(settings.permalink)
+    except ValueError as exc:
+        raise err("permalink", str(exc)) from None
+    sections: dict[str, Permalink] = {}
+    for section, pattern in settings.permalinks.items():
+        if isinstance(pattern, dict):  # Hugo 0.120's [permalinks.page] (and .section, .term...: list pages)
+            if section == "page":
+                sections.update({urlize(k): _permalink(err, f"permalinks.page.{k}", v) for k, v in pattern.items()})
+            continue
+        sections[urlize(section)] = _permalink(err, f"permalinks.{section}", pattern)
     keys = [key.lower() for key in settings.languages]
     for key in keys:
         if not re.fullmatch(r"[a-z0-9]+(?:[-_][a-z0-9]+)*", key):
@@ -309,9 +310,20 @@ def resolve(settings: Settings, path: Path) -> Config:
         database_url=database_url,
         dkim_key_file=dkim_key,
         hugo_languages=Languages(frozenset(keys), keys[0], language),
+        permalink=permalink,
+        section_permalinks=sections,
         main_section_set=frozenset(urlize(section.strip("/")) for section in settings.main_sections),
         site_url=base_url + prefix,
     )
+
+
+def _permalink(err: Callable[[str, str], ConfigError], key: str, pattern: Any) -> Permalink:
+    if not isinstance(pattern, str):
+        raise err(key, f'must be a pattern string such as "/posts/:slug/", not {pattern!r}')
+    try:
+        return compile_permalink(pattern)
+    except ValueError as exc:
+        raise err(key, str(exc)) from None
 
 
 def rate_limit(text: str) -> float | None:
@@ -350,6 +362,10 @@ def _check_type(hint: Any, value: Any, path: Path, name: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: '{name}' must be a table ([{name}])")
         return _build(hint, value, path, name + ".")
+    if get_origin(hint) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: '{name}' must be a table ([{name}])")
+        return value
     if get_origin(hint) is list:
         (item,) = get_args(hint)
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):

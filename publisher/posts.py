@@ -367,7 +367,8 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
     lastmod = f.when("lastmod", "modified") or d
     expiry = f.when("expirydate", "unpublishdate")
     draft = f.flag("draft")
-    raw_slug = f.text("slug") or name
+    given = f.text("slug")
+    raw_slug = given or name
     slug = urls.urlize(raw_slug)
     if not slug:
         f.problem("slug", f"slug {raw_slug!r} has no letters or digits to build a URL from")
@@ -384,6 +385,11 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         cover = cover.get("image")
     if isinstance(cover, str) and cover.strip():
         images = (cover.strip(), *images)
+    link = config.section_permalinks.get(section, config.permalink)
+    page = urls.PageName(slug, slug if given else "", name, title, path)
+    from_title = "title" in link.fields or ("slug_or_title" in link.fields and not given)
+    if from_title and not url and title and not urls.urlize(title):
+        f.problem("title", "the permalink makes this post's URL from its title, which has no letters or digits")
     if f.problems:
         raise PostError(f.problems)
     assert d is not None and publish_date is not None and lastmod is not None
@@ -392,7 +398,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         relpath=source.relpath,
         slug=slug,
         section=section,
-        url=url or urls.permalink(config.site_url, config.permalink, slug=slug, path=path, date=d),
+        url=url or urls.permalink(config.site_url, link, page, d),
         title=title,
         date=d,
         publish_date=publish_date,

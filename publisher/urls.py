@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import quote
 
 _ALLOWED_PUNCT = set("._#+~-@")
@@ -43,17 +45,95 @@ def _urlize_chars(lower: str) -> str:
     return "".join(out).lstrip(".")
 
 
-def permalink(base_url: str, pattern: str, *, slug: str, path: str, date: datetime) -> str:
-    """Absolute, percent-encoded URL of a post from the configured pattern; `path` is its
-    folders below content_dir ('' or e.g. 'en/post'), whose first is its section."""
-    path = pattern.format(
-        slug=slug,
-        path=path,
-        section=path.partition("/")[0],
-        year=f"{date.year:04d}",
-        month=f"{date.month:02d}",
-        day=f"{date.day:02d}",
-    )
+# Hugo's permalink tokens (its [permalinks] table) as this project's {fields}. Hugo's :slug
+# falls back to the title, and its :sections to the folder path (Hugo counts only folders
+# with an _index.md; here every folder counts).
+HUGO_TOKENS = {
+    "year": "year",
+    "month": "month",
+    "monthname": "monthname",
+    "day": "day",
+    "weekday": "weekday",
+    "weekdayname": "weekdayname",
+    "yearday": "yearday",
+    "section": "section",
+    "sections": "path",
+    "title": "title",
+    "slug": "slug_or_title",
+    "filename": "filename",
+    "contentbasename": "filename",
+    "slugorfilename": "slug",
+    "slugorcontentbasename": "slug",
+}
+PERMALINK_FIELDS = ("path", "section", "slug", "title", "filename", "year", "month", "day")  # documented
+UNIQUE_FIELDS = {"slug", "slug_or_title", "title", "filename"}  # one of them tells posts apart
+
+
+class Permalink(NamedTuple):
+    """A checked permalink pattern: a str.format pattern and the fields it uses."""
+
+    pattern: str
+    fields: frozenset[str]
+
+
+class PageName(NamedTuple):
+    """What a post's URL can be made of: `slug` (urlized) is the front matter slug or else
+    `name`, the file (or bundle folder) name; `given` the front matter slug alone; `path` the
+    urlized folders below content_dir ('' or e.g. 'en/post'), whose first is the section."""
+
+    slug: str
+    given: str
+    name: str
+    title: str
+    path: str
+
+
+_VALUES: dict[str, Callable[[PageName, datetime], str]] = {
+    "slug": lambda p, d: p.slug,
+    "path": lambda p, d: p.path,
+    "section": lambda p, d: p.path.partition("/")[0],
+    "title": lambda p, d: urlize(p.title),
+    "slug_or_title": lambda p, d: p.given or urlize(p.title),
+    "filename": lambda p, d: urlize(p.name),
+    "year": lambda p, d: f"{d.year:04d}",
+    "month": lambda p, d: f"{d.month:02d}",
+    "monthname": lambda p, d: d.strftime("%B"),
+    "day": lambda p, d: f"{d.day:02d}",
+    "weekday": lambda p, d: str(d.isoweekday() % 7),
+    "weekdayname": lambda p, d: d.strftime("%A"),
+    "yearday": lambda p, d: str(d.timetuple().tm_yday),
+}
+
+
+def compile_permalink(pattern: str) -> Permalink:
+    """A permalink pattern in this project's {fields} or Hugo's :tokens, checked; ValueError
+    says what is wrong, for the config's error."""
+
+    def token(m: re.Match[str]) -> str:
+        if m.group(1) not in HUGO_TOKENS:
+            raise ValueError(f"unknown Hugo token :{m.group(1)}; use {', '.join(':' + t for t in HUGO_TOKENS)}")
+        return "{" + HUGO_TOKENS[m.group(1)] + "}"
+
+    compiled = re.sub(r":([a-z]+)", token, pattern)
+    fields = set(re.findall(r"\{([^{}]*)\}", compiled))
+    unknown = fields - set(_VALUES)
+    if unknown:
+        known = ", ".join("{" + f + "}" for f in PERMALINK_FIELDS)
+        raise ValueError(f"unknown field {{{sorted(unknown)[0]}}}; use {known} or Hugo's :tokens")
+    if not fields & UNIQUE_FIELDS:
+        raise ValueError("must contain {slug} (or Hugo's :slug, :title or :filename) so every post gets its own URL")
+    try:
+        compiled.format(**dict.fromkeys(_VALUES, "x"))
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ValueError(f"{pattern!r} is not a valid pattern ({exc})") from None
+    if not compiled.startswith("/"):
+        raise ValueError("must start with '/'")
+    return Permalink(compiled, frozenset(fields))
+
+
+def permalink(base_url: str, link: Permalink, page: PageName, date: datetime) -> str:
+    """Absolute, percent-encoded URL of a post."""
+    path = link.pattern.format(**{field: _VALUES[field](page, date) for field in link.fields})
     while "//" in path:
         path = path.replace("//", "/")
     return absolute(base_url, path)

@@ -205,6 +205,38 @@ def test_default_url_is_hugos_folder_path_and_section_its_first_folder(make_site
     assert (post.section, post.url) == (section, url)
 
 
+def test_hugos_permalinks_table_copied_as_is_gives_hugos_urls(make_site):
+    # Stack's config ([permalinks] post = "/p/:slug/", page = "/:slug/") and Hugo 0.120's
+    # kind-scoped form; :slug without a front matter slug is the title, as in Hugo.
+    files = {
+        "post/Markdown Syntax/index.md": post_text("Markdown Syntax Guide"),
+        "post/shortcodes/index.md": post_text("短代码"),
+        "post/given.md": post_text("Ignored", slug="my-slug"),
+        "page/about/index.md": post_text("About"),
+        "notes/n.md": post_text("N"),
+    }
+    site = load(make_site, files, permalinks={"post": "/p/:slug/", "page": "/:slug/"})
+    assert {p.title: p.url for p in site.published} == {
+        "Markdown Syntax Guide": "https://blog.example.com/p/markdown-syntax-guide/",
+        "短代码": "https://blog.example.com/p/%E7%9F%AD%E4%BB%A3%E7%A0%81/",
+        "Ignored": "https://blog.example.com/p/my-slug/",
+        "About": "https://blog.example.com/about/",
+        "N": "https://blog.example.com/notes/n/",  # no entry: the default pattern
+    }
+    site = load(make_site, files, permalinks={"page": {"post": "/articles/:year/:filename/"}})
+    assert sorted(p.url for p in site.published)[:2] == [
+        "https://blog.example.com/articles/2026/given/",
+        "https://blog.example.com/articles/2026/markdown-syntax/",
+    ]
+
+
+def test_a_title_permalink_needs_a_title_with_letters(make_site):
+    site = load(make_site, {"posts/a.md": post_text("!!!"), "posts/b.md": GOOD}, permalink="/:title/")
+    assert only_problem(site, "posts/a.md").message == (
+        "the permalink makes this post's URL from its title, which has no letters or digits"
+    )
+
+
 def test_permalink_section_field_keeps_only_the_first_folder(make_site):
     site = load(make_site, {"posts/2026/01/deep.md": post_text("T")}, permalink="/{section}/{slug}/")
     assert only_post(site).url == "https://blog.example.com/posts/deep/"

@@ -299,7 +299,9 @@ def test_interrupting_a_parallel_build_stops_it_and_its_workers_at_once(make_sit
     # Ctrl-C reaches the whole process group, a service manager's stop too: the build must end
     # promptly with no traceback, no worker left running and no temporary file left behind.
     body = "Paragraph with **bold** and a [link](/x/).\n\n" * 40
-    files = {f"posts/p{i:04d}.md": post_text(title=f"P{i}", tags=[f"t{i % 40}"], body=body) for i in range(6000)}
+    # 300 tag feeds of 20 posts: every post is rendered, seconds of work, so the signal always
+    # lands mid-build (with 40 tags a fast machine sometimes finished first).
+    files = {f"posts/p{i:04d}.md": post_text(title=f"P{i}", tags=[f"t{i % 300}"], body=body) for i in range(6000)}
     config = make_site(files)
     command = [sys.executable, "-m", "publisher", "--config", str(config.path), "build"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

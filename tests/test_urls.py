@@ -39,16 +39,38 @@ def test_urlize_never_builds_a_path(text):
     assert not slug.startswith(".")
 
 
+def link(pattern: str, page: urls.PageName, when: datetime | None = None) -> str:
+    when = when or datetime(2026, 1, 5, 12, tzinfo=TAIPEI)
+    return urls.permalink("https://blog.example.com/", urls.compile_permalink(pattern), page, when)
+
+
+PAGE = urls.PageName(slug="a", given="", name="a", title="Hello World", path="en/post")
+
+
 def test_permalink_fills_fields_and_collapses_empty_folders():
-    when = datetime(2026, 1, 5, 12, tzinfo=TAIPEI)
     base = "https://blog.example.com/"
-    assert urls.permalink(base, "/{path}/{slug}/", slug="a", path="", date=when) == base + "a/"
-    assert urls.permalink(base, "/{path}/{slug}/", slug="a", path="en/post", date=when) == base + "en/post/a/"
-    assert urls.permalink(base, "/{section}/{slug}/", slug="a", path="en/post", date=when) == base + "en/a/"
-    assert urls.permalink(base, "/{year}/{month}/{day}/{slug}/", slug="a", path="posts", date=when) == (
-        base + "2026/01/05/a/"
-    )
-    assert urls.permalink(base, "/{year}/{section}/{slug}/", slug="a", path="", date=when) == base + "2026/a/"
+    top = PAGE._replace(path="")
+    assert link("/{path}/{slug}/", top) == base + "a/"
+    assert link("/{path}/{slug}/", PAGE) == base + "en/post/a/"
+    assert link("/{section}/{slug}/", PAGE) == base + "en/a/"
+    assert link("/{year}/{month}/{day}/{slug}/", PAGE) == base + "2026/01/05/a/"
+    assert link("/{year}/{section}/{slug}/", top) == base + "2026/a/"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "page", "path"),
+    [
+        # Hugo's :slug is the front matter slug, else the title; :slugorfilename is this project's {slug}
+        ("/p/:slug/", PAGE, "p/hello-world/"),
+        ("/p/:slug/", PAGE._replace(slug="given", given="given"), "p/given/"),
+        ("/:slugorfilename/", PAGE, "a/"),
+        ("/:year/:month/:title/", PAGE._replace(title="中文 標題"), "2026/01/中文-標題/"),
+        ("/:sections/:filename/", PAGE._replace(name="My File"), "en/post/my-file/"),
+        ("/:section/:yearday-:weekday-:weekdayname-:monthname/:slug/", PAGE, "en/5-1-Monday-January/hello-world/"),
+    ],
+)
+def test_hugo_permalink_tokens_mean_what_they_mean_in_hugo(pattern, page, path):
+    assert link(pattern, page) == urls.absolute("https://blog.example.com/", path)
 
 
 @pytest.mark.parametrize(
