@@ -132,6 +132,7 @@ class Settings:
         "not published. Any but the first is published under /<key>/, as Hugo does.",
         "",
     )
+    emoji: bool = _help("Hugo's enableEmoji: :smile: in Markdown becomes the emoji itself.", False)
     feed_length: int = _help("Items per feed, newest first.", 20)
     summary_length: int = _help("Characters of text in an automatic summary (posts without description).", 240)
     author: AuthorSettings = _help("[author] table.", default_factory=AuthorSettings)

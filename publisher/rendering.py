@@ -38,15 +38,16 @@ BUILTIN_TEMPLATES = next(
 # a CJK character the wrong way (Hugo leaves it straight), magiclink swallows full-width
 # punctuation (，。）) into a bare URL, and a task list's <input> is stripped by feed readers
 # and mail clients, taking the checked state with it (the literal "[x]" survives).
-def _markdown_extensions() -> list[Any]:
+def _markdown_extensions(emoji: bool = False) -> list[Any]:
     """As instances: given their names, Python-Markdown first scans every installed
-    package's entry points (importlib.metadata), ~40 ms of every process that renders."""
+    package's entry points (importlib.metadata), ~40 ms of every process that renders.
+    `emoji` is Hugo's enableEmoji: GitHub's :shortcodes: become the characters themselves."""
     from markdown.extensions import abbr, attr_list, def_list, footnotes, md_in_html, sane_lists, tables
     from pymdownx.highlight import HighlightExtension
     from pymdownx.superfences import SuperFencesCodeExtension
     from pymdownx.tilde import DeleteSubExtension
 
-    return [
+    extensions = [
         HighlightExtension(use_pygments=False),  # superfences' code block markup: <pre><code class="language-x">
         SuperFencesCodeExtension(),
         footnotes.FootnoteExtension(),
@@ -58,6 +59,11 @@ def _markdown_extensions() -> list[Any]:
         sane_lists.SaneListExtension(),
         DeleteSubExtension(subscript=False),  # ~~struck~~ only: Goldmark has no ~subscript~
     ]
+    if emoji:
+        from pymdownx.emoji import EmojiExtension, gemoji, to_alt
+
+        extensions.append(EmojiExtension(emoji_index=gemoji, emoji_generator=to_alt))  # no <img>: the character
+    return extensions
 
 
 def template_dirs(config: Config) -> list[Path]:
@@ -104,7 +110,7 @@ class Renderer:
         )
         self.translations = translations(config.settings.language)
         self.env.install_gettext_translations(self.translations, newstyle=True)  # type: ignore[attr-defined]
-        self.md = markdown.Markdown(extensions=_markdown_extensions())
+        self.md = markdown.Markdown(extensions=_markdown_extensions(config.emoji))
         self.shortcodes = _ShortcodeStep(self.md)
         self.md.preprocessors.register(self.shortcodes, "hugo_shortcodes", 29)  # after whitespace clean-up (30)
         self.env.filters["markdownify"] = self._markdownify
@@ -149,7 +155,7 @@ class Renderer:
         from markupsafe import Markup
 
         if self._inner_md is None:  # a second converter: the first is mid-way through the post
-            self._inner_md = markdown.Markdown(extensions=_markdown_extensions())
+            self._inner_md = markdown.Markdown(extensions=_markdown_extensions(self.config.emoji))
         self._inner_md.reset()
         html = self._inner_md.convert(str(text)).strip()
         if html.startswith("<p>") and html.endswith("</p>") and html.count("<p>") == 1:

@@ -193,3 +193,12 @@ def test_check_compiles_every_template_and_names_each_broken_one(make_site, tmp_
     assert len(lines) == 2
     assert lines[0].startswith(f"{templates / 'email.html'}:1: ")
     assert lines[1].startswith(f"{templates / 'web' / 'page.html'}:2: ")
+
+
+def test_emoji_shortcodes_become_characters_only_when_enabled_as_in_hugo(make_site) -> None:
+    body = "Launch :rocket: 中文:+1: at 10:30:00, `:smile:` and :no-such-emoji:"
+    plain = Renderer(make_site({"posts/a.md": post_text()})).markdown_html(body, BASE)
+    assert ":rocket:" in plain and "🚀" not in plain
+    html = Renderer(make_site({"posts/a.md": post_text()}, emoji=True)).markdown_html(body, BASE)
+    assert "Launch 🚀 中文👍 at 10:30:00" in html
+    assert "<code>:smile:</code>" in html and ":no-such-emoji:" in html and "<img" not in html
