@@ -26,7 +26,7 @@ from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
 LOCK_NAME = "build.lock"
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

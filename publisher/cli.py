@@ -134,7 +134,7 @@ def build(obj: Context, timings: bool) -> None:
     started = time.perf_counter()
     with _progress() as bar:
         report = run_build(config, progress=bar)
-    _print_problems(report.site.problems)
+    _print_problems(report.site.problems + report.warnings)
     click.echo(_summary(report))
     click.echo(
         f"{report.feeds} feeds: {len(report.written)} files written, {report.unchanged} unchanged, "
@@ -157,7 +157,7 @@ def check(obj: Context) -> None:
     config = obj.config()
     with _progress() as bar:
         report = run_check(config, progress=bar)
-    _print_problems(report.site.problems)
+    _print_problems(report.site.problems + report.warnings)
     click.echo(_summary(report))
     if not report.ok:
         sys.exit(1)

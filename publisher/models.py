@@ -97,6 +97,7 @@ class RenderedPost:
     html: str
     summary: str
     refs: tuple[tuple[str, str], ...] = ()  # each ref/relref shortcode as written, and the URL it got
+    unknown_shortcodes: tuple[str, ...] = ()  # names of shortcodes with no template (only their content kept)
 
 
 @dataclass(frozen=True)

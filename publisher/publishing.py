@@ -11,6 +11,7 @@ and rendering over the CPU cores.
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -102,6 +103,7 @@ class BuildReport:
     feeds: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for --timings
     helper_jobs: int = 0  # posts rendered and feed families written by the helper process
+    warnings: list[Problem] = field(default_factory=list)  # worth the operator's eye; nothing was rejected
 
     def lap(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -309,6 +311,7 @@ def _plan_and_write(
         wanted.update((e.relpath, e) for e in site.published_index())
     t = report.lap("plan", t)
     rendered, fresh = _render_all(site, wanted, cache, progress, helper)
+    report.warnings = _warnings(rendered.values(), config)
     t = report.lap("render", t)
 
     def stage_cache() -> None:  # the cache writes, done while feed workers run when there are any
@@ -468,6 +471,25 @@ def _render_one(source: posts_mod.Source) -> RenderedPost | list[Problem]:
         return _state.renderer.render_post(post, body)
     except PostError as exc:
         return exc.problems
+
+
+def _warnings(items: Iterable[RenderedPost], config: Config) -> list[Problem]:
+    """A shortcode with no template (a theme's, say) lost its markup: tell the operator where."""
+    out = []
+    for item in sorted((i for i in items if i.unknown_shortcodes), key=lambda i: i.post.relpath):
+        try:
+            text = Path(item.post.path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        for name in item.unknown_shortcodes:
+            m = re.search(r"\{\{[<%]\s*" + re.escape(name) + r"(?![\w.-])", text)
+            line = text.count("\n", 0, m.start()) + 1 if m else None
+            message = (
+                f"warning: shortcode {name!r} has no template, so only its inner content was kept; "
+                f"add shortcodes/{name}.html to templates_dir"
+            )
+            out.append(Problem(posts_mod.display_path(item.post.path), line, message))
+    return out
 
 
 def _refs_hold(item: RenderedPost, refs: shortcodes.Refs) -> bool:

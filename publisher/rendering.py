@@ -122,7 +122,7 @@ class Renderer:
         `page`, Hugo shortcodes in it are expanded too (see shortcodes)."""
         return self._convert(body, base, page)[0]
 
-    def _convert(self, body: str, base: str, page: Post | None) -> tuple[str, list[tuple[str, str]]]:
+    def _convert(self, body: str, base: str, page: Post | None) -> tuple[str, shortcodes.Expander | None]:
         self.md.reset()
         expander = shortcodes.Expander(self._shortcode, self.md.htmlStash.store, page, self.refs) if page else None
         self.shortcodes.expander = expander
@@ -133,7 +133,7 @@ class Renderer:
             raise _ref_error(page, str(exc)) from None
         finally:
             self.shortcodes.expander = None
-        return absolutize(html, base), expander.resolved if expander else []
+        return absolutize(html, base), expander
 
     def _shortcode(self, name: str, context: dict[str, Any]) -> str | None:
         """A shortcode's template output; None when there is no template for it."""
@@ -164,12 +164,19 @@ class Renderer:
 
     def render_post(self, post: Post, body: str) -> RenderedPost:
         """The feed item: the post body through `feed_item.html`, plus its summary."""
-        html, refs = self._convert(body, post.url, post)
+        html, expander = self._convert(body, post.url, post)
+        assert expander is not None
         summary, _ = self.teaser(post, body, html)
         from markupsafe import Markup
 
         item = self.render("feed_item.html", post=post, content=Markup(html), summary=summary, site=self.site())
-        return RenderedPost(post=post, html=item, summary=summary, refs=tuple(refs))
+        return RenderedPost(
+            post=post,
+            html=item,
+            summary=summary,
+            refs=tuple(expander.resolved),
+            unknown_shortcodes=tuple(expander.unknown),
+        )
 
     def teaser(self, post: Post, body: str, html: str) -> tuple[str, str]:
         """A post's summary as (plain text, HTML): its description, else what comes before

@@ -148,6 +148,7 @@ class Expander:
     ):
         self.render, self.stash, self.page, self.refs = render, stash, page, refs
         self.resolved: list[tuple[str, str]] = []  # (ref as written, URL): the cache checks these later
+        self.unknown: list[str] = []  # shortcodes without a template, for the operator's warning
 
     def expand(self, text: str, as_html: bool = False) -> str:
         """`text` with every shortcode replaced: by a stash placeholder for HTML output, or (inside
@@ -212,6 +213,8 @@ class Expander:
         }
         out = self.render(tag.name, context)
         if out is None:  # no template: the inner content stays, the shortcode goes
+            if tag.name not in self.unknown:
+                self.unknown.append(tag.name)
             return inner or ""
         if markdown_output:
             return out

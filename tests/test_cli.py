@@ -292,3 +292,18 @@ def test_each_language_of_a_hugo_site_builds_its_own_feeds_into_one_output_dir(m
         link.href == "https://blog.example.com/zh-cn/tags/%E5%95%8F%E5%80%99/index.xml" for link in term.feed.links
     )
     assert not (out / "tags/問候").exists() and (out / "tags/greeting/index.xml").is_file()
+
+
+def test_a_shortcode_without_a_template_is_a_warning_naming_its_line(make_site) -> None:
+    # A theme's shortcode (here `notice`) loses its markup: the operator hears of it, the post stays.
+    body = "Intro.\n\n{{< notice warning >}}\nMind the gap.\n{{< /notice >}}\n"
+    config = make_site({"posts/a.md": post_text(title="A", body=body)})
+    for command in ("check", "build"):
+        result = run(config, command)
+        assert result.exit_code == 0, result.output
+        path = config.content_dir / "posts/a.md"
+        assert f"{path}:8: warning: shortcode 'notice' has no template, so only its inner content was kept" in (
+            result.output
+        )
+        assert "1 published" in result.output and "0 rejected" in result.output
+    assert "Mind the gap." in (config.output_dir / "index.xml").read_text()
