@@ -127,6 +127,11 @@ class Settings:
         "is in that language, a file without a known key in the first.",
         default_factory=lambda: ["en"],
     )
+    own_content_dir: bool = _help(
+        "content_dir is this language's own folder (Hugo's per-language contentDir): its files without a "
+        "language key are in content_language.",
+        False,
+    )
     content_language: str = _help(
         "Which of `languages` this site publishes (default: the first); the others' files are counted, "
         "not published. Any but the first is published under /<key>/, as Hugo does.",
@@ -150,7 +155,7 @@ class Languages(NamedTuple):
     """Hugo's multilingual file naming, as far as one site (one language) needs it."""
 
     keys: frozenset[str]  # every language key of the Hugo site, lower case
-    default: str  # the language of files named without a key (Hugo's defaultContentLanguage)
+    default: str  # the language of files named without a key (Hugo's defaultContentLanguage, or own_content_dir's)
     published: str  # the one this site publishes
 
 
@@ -310,7 +315,7 @@ def resolve(settings: Settings, path: Path) -> Config:
         templates_dir=templates,
         database_url=database_url,
         dkim_key_file=dkim_key,
-        hugo_languages=Languages(frozenset(keys), keys[0], language),
+        hugo_languages=Languages(frozenset(keys), language if settings.own_content_dir else keys[0], language),
         permalink=permalink,
         section_permalinks=sections,
         main_section_set=frozenset(urlize(section.strip("/")) for section in settings.main_sections),

@@ -127,7 +127,9 @@ def compile_permalink(pattern: str) -> Permalink:
     except (ValueError, IndexError, KeyError) as exc:
         raise ValueError(f"{pattern!r} is not a valid pattern ({exc})") from None
     if not compiled.startswith("/"):
-        raise ValueError("must start with '/'")
+        compiled = "/" + compiled  # as Hugo reads :contentbasename
+    if "." not in compiled.rpartition("/")[2]:
+        compiled = compiled.rstrip("/") + "/"  # Hugo serves /:year/:slug as a folder too; /:slug.html is a file
     return Permalink(compiled, frozenset(fields))
 
 

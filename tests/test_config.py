@@ -60,7 +60,6 @@ def test_invalid_toml(tmp_path):
         ({"permalinks": {"posts": 3}}, "'permalinks.posts': must be a pattern string"),
         ({"permalinks": "/x/"}, "'permalinks' must be a table"),
         ({"permalink": "/{section}/{year}/"}, "'permalink': must contain {slug}"),
-        ({"permalink": "{slug}/"}, "'permalink': must start with '/'"),
         ({"permalink": "/{section}}/{slug}/"}, "'permalink': '/{section}}/{slug}/' is not a valid pattern"),
         ({"feed_length": 0}, "'feed_length': must be at least 1"),
         ({"language": "english please"}, "'language'"),

@@ -654,3 +654,14 @@ def test_main_sections_make_pages_elsewhere_unlisted_needing_no_title_or_date(ma
     assert site.count("unlisted") == 2
     everything = load(make_site, files)  # the default: every page is a post
     assert [p.message for p in everything.problems if p.path.endswith("about.md")] == [NO_DATE]
+
+
+def test_a_languages_own_content_folder_holds_its_pages_without_keys(make_site) -> None:
+    # Hugo's per-language contentDir (ananke: content/en, content/fr): fr's files carry no key.
+    files = {"fr/post/chapitre-1.md": post_text("Chapitre 1"), "en/post/chapter-1.md": post_text("Chapter 1")}
+    settings = {"languages": ["en", "fr"], "content_language": "fr", "content_dir": "content/fr"}
+    fr = load(make_site, files, own_content_dir=True, **settings)
+    assert [p.url for p in fr.published] == ["https://blog.example.com/fr/post/chapitre-1/"]
+    assert fr.other_languages == 0
+    without = load(make_site, files, **settings)  # unmarked, its files are the default language's
+    assert without.published == [] and without.other_languages == 1

@@ -67,6 +67,10 @@ def test_permalink_fills_fields_and_collapses_empty_folders():
         ("/:year/:month/:title/", PAGE._replace(title="中文 標題"), "2026/01/中文-標題/"),
         ("/:sections/:filename/", PAGE._replace(name="My File"), "en/post/my-file/"),
         ("/:section/:yearday-:weekday-:weekdayname-:monthname/:slug/", PAGE, "en/5-1-Monday-January/hello-world/"),
+        # Hugo adds the slashes a pattern leaves out, except before a file's extension
+        (":contentbasename", PAGE, "a/"),
+        ("/:year/:slug", PAGE, "2026/hello-world/"),
+        ("/{section}/{slug}.html", PAGE, "en/a.html"),
     ],
 )
 def test_hugo_permalink_tokens_mean_what_they_mean_in_hugo(pattern, page, path):
