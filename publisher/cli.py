@@ -86,13 +86,13 @@ def _one_shot() -> None:
     cycles worth collecting, and each cyclic GC pass (the one at exit too) would walk them all
     again: exit frees them. SIGTERM (a service manager or `timeout` stopping it) unwinds like
     Ctrl-C, so a half-written feed's temporary file is removed and the cache rolls back."""
+    from publisher import workers
+
     gc.disable()
     atexit.register(gc.freeze)
-    signal.signal(signal.SIGTERM, _exit_on_term)
-
-
-def _exit_on_term(signum: int, frame: object) -> None:
-    sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, workers.stop_by_signal)
+    signal.signal(signal.SIGINT, workers.stop_by_signal)
+    sys.unraisablehook = workers.quiet_lost_stops
 
 
 def _print_problems(problems: list) -> None:

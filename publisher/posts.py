@@ -68,7 +68,7 @@ class Found(NamedTuple):
 
 
 def discover(content_dir: Path, stat: bool = True, languages: Languages = ENGLISH) -> Found:
-    """Every Markdown post in `language` under content_dir, Hugo's way, sorted by path.
+    """Every Markdown post of `languages.published` under content_dir, Hugo's way, sorted by path.
 
     With stat=False (a build with nothing cached to compare stamps against), sizes and
     mtimes are left UNSTATED for the parsing workers to fill in: `stamped` does it.

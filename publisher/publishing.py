@@ -392,7 +392,8 @@ def _render_all(
 ) -> tuple[dict[str, RenderedPost], list[tuple[tuple[int, int], RenderedPost]]]:
     """Rendered items for the wanted posts, from the cache when the file is unchanged; and
     the fresh ones with their stamps, for the caller to cache."""
-    _state.refs = shortcodes.Refs(site.index)  # read only if a post has a ref/relref shortcode
+    # read only if a post has a ref/relref shortcode
+    _state.refs = shortcodes.Refs(site.index, site.config.hugo_languages.keys)
     out = cache.rendered({rel: e.stamp for rel, e in wanted.items()})
     for rel in [rel for rel, item in out.items() if item.refs and not _refs_hold(item, _state.refs)]:
         del out[rel]  # a post it links to moved: render it again

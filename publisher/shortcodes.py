@@ -95,9 +95,12 @@ class Refs:
     """Finds the post a `ref`/`relref` names, Hugo's ways: a path from content_dir, a path
     from the referring post's folder, or (when only one post has it) a file or bundle name."""
 
-    def __init__(self, posts: Iterable[Any]):
-        """`posts`: the site's index entries (anything with relpath and url); read on first use."""
+    def __init__(self, posts: Iterable[Any], languages: frozenset[str] = frozenset()):
+        """`posts`: the site's index entries (anything with relpath and url); read on first use.
+        `languages`: the Hugo site's language keys, so `hello.md` also names this language's
+        `hello.zh-cn.md`, as a ref does in Hugo."""
         self.posts = posts
+        self.languages = languages
         self.by_path: dict[str, str] | None = None
         self.by_name: dict[str, str] = {}
 
@@ -107,6 +110,12 @@ class Refs:
         for entry in self.posts:
             relpath, url = entry.relpath, entry.url
             folder, _, file = relpath.rpartition("/")
+            stem, dot, suffix = file.rpartition(".")
+            name, _, key = stem.rpartition(".")
+            if name and key in self.languages:  # the site holds one language: refs name its pages without the key
+                file = name + dot + suffix
+                relpath = f"{folder}/{file}" if folder else file
+                by_path[entry.relpath] = url
             bundle = bool(folder) and file.rsplit(".", 1)[0] == "index"  # a leaf bundle: named by its folder
             for key in (relpath, relpath.rsplit(".", 1)[0], *([folder] if bundle else [])):
                 by_path[key] = url

@@ -46,6 +46,7 @@ def fork_map(
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("fork")
     others = set(multiprocessing.active_children())  # e.g. a helper: not ours to stop
@@ -64,11 +65,13 @@ def fork_map(
         for result in results:
             yield result
             advance(1)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, BrokenProcessPool) as exc:
         # Ctrl-C or SIGTERM here (only ever in the main thread): stop the workers now rather
         # than let the pool finish every queued chunk, or hang on a worker it lost track of.
         pool.shutdown(wait=False, cancel_futures=True)
         _stop([p for p in multiprocessing.active_children() if p not in others])
+        if isinstance(exc, BrokenProcessPool) and _stopped_by:  # our own stop was lost (stop_by_signal)
+            raise SystemExit(128 + _stopped_by) from None
         raise
     finally:
         pool.shutdown(wait=True)
@@ -76,6 +79,27 @@ def fork_map(
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_stopped_by = 0  # the stop signal this process was sent, even if the exception it raised got lost
+
+
+def stop_by_signal(signum: int, frame: object = None) -> None:
+    """Signal handler for Ctrl-C and SIGTERM in a command that exits when done: unwinds as
+    KeyboardInterrupt / SystemExit, and remembers it. Python only prints ("Exception ignored")
+    an exception raised in the middle of a callback, such as an import lock's weakref one,
+    so fork_map checks the note when its workers, stopped by the same signal, vanish."""
+    global _stopped_by
+    _stopped_by = signum
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    sys.exit(128 + signum)
+
+
+def quiet_lost_stops(unraisable: Any) -> None:
+    """sys.unraisablehook: a stop signal's exception lost in a callback is honoured later
+    (see stop_by_signal), so it is no traceback for the operator."""
+    if _stopped_by and isinstance(unraisable.exc_value, (KeyboardInterrupt, SystemExit)):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _worker_signals() -> None:

@@ -161,6 +161,23 @@ def test_ref_and_relref_link_to_the_other_posts_url_and_follow_it_when_it_moves(
     assert "/posts/bee/" not in html and html.count('href="https://blog.example.com/posts/bumble/"') == 2
 
 
+def test_a_ref_in_a_translation_leads_to_the_page_in_its_own_language(make_site) -> None:
+    # Hugo resolves "posts/b.md" from a zh-cn page to b.zh-cn.md (and a bundle to its zh-cn index).
+    body = '[B]({{< ref "posts/b.md" >}}) [C]({{< ref "c" >}})'
+    files = {
+        "posts/a.zh-cn.md": post_text("A", body=body),
+        "posts/b.md": post_text("B"),
+        "posts/b.zh-cn.md": post_text("乙"),
+        "posts/c/index.zh-cn.md": post_text("丙"),
+    }
+    config = make_site(files, languages=["en", "zh-cn"], content_language="zh-cn")
+    assert build(config, now=NOW).ok
+    entries = feedparser.parse((config.output_dir / "zh-cn/index.xml").read_bytes()).entries
+    html = next(e for e in entries if e.title == "A").content[0].value
+    assert 'href="https://blog.example.com/zh-cn/posts/b/"' in html
+    assert 'href="https://blog.example.com/zh-cn/posts/c/"' in html
+
+
 def test_a_ref_to_no_post_rejects_that_post_naming_the_line(make_site) -> None:
     body = 'Line one.\n\nSee [gone]({{< ref "nowhere.md" >}}).\n'
     config = make_site({"posts/a.md": post_text("A", body=body), "posts/ok.md": post_text("OK")})
