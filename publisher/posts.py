@@ -387,8 +387,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Po
         images = (cover.strip(), *images)
     link = config.section_permalinks.get(section, config.permalink)
     page = urls.PageName(slug, slug if given else "", name, title, path)
-    from_title = "title" in link.fields or ("slug_or_title" in link.fields and not given)
-    if from_title and not url and title and not urls.urlize(title):
+    if not url and title and link.needs_title(bool(given)) and not urls.urlize(title):
         f.problem("title", "the permalink makes this post's URL from its title, which has no letters or digits")
     if f.problems:
         raise PostError(f.problems)

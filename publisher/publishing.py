@@ -393,7 +393,7 @@ def _render_all(
     """Rendered items for the wanted posts, from the cache when the file is unchanged; and
     the fresh ones with their stamps, for the caller to cache."""
     # read only if a post has a ref/relref shortcode
-    _state.refs = shortcodes.Refs(site.index, site.config.hugo_languages.keys)
+    _state.refs = shortcodes.Refs(site.index, site.config.hugo_languages)
     out = cache.rendered({rel: e.stamp for rel, e in wanted.items()})
     for rel in [rel for rel, item in out.items() if item.refs and not _refs_hold(item, _state.refs)]:
         del out[rel]  # a post it links to moved: render it again

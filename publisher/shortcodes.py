@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from publisher.config import Languages
+from publisher.posts import ENGLISH, page_name
+
 _OPEN = re.compile(r"\{\{([<%])")
 _ARG = re.compile(r'\s*(?:([\w-]+)\s*=\s*)?("(?:[^"\\]|\\.)*"|`[^`]*`|[^\s"`]+)', re.DOTALL)
 _NAME = re.compile(r"[\w./-]+")
@@ -95,10 +98,10 @@ class Refs:
     """Finds the post a `ref`/`relref` names, Hugo's ways: a path from content_dir, a path
     from the referring post's folder, or (when only one post has it) a file or bundle name."""
 
-    def __init__(self, posts: Iterable[Any], languages: frozenset[str] = frozenset()):
+    def __init__(self, posts: Iterable[Any], languages: Languages = ENGLISH):
         """`posts`: the site's index entries (anything with relpath and url); read on first use.
-        `languages`: the Hugo site's language keys, so `hello.md` also names this language's
-        `hello.zh-cn.md`, as a ref does in Hugo."""
+        `languages`: the Hugo site's, so `hello.md` also names this language's `hello.zh-cn.md`,
+        as a ref does in Hugo."""
         self.posts = posts
         self.languages = languages
         self.by_path: dict[str, str] | None = None
@@ -110,10 +113,10 @@ class Refs:
         for entry in self.posts:
             relpath, url = entry.relpath, entry.url
             folder, _, file = relpath.rpartition("/")
-            stem, dot, suffix = file.rpartition(".")
-            name, _, key = stem.rpartition(".")
-            if name and key in self.languages:  # the site holds one language: refs name its pages without the key
-                file = name + dot + suffix
+            page = page_name(file, self.languages)
+            stem, suffix = file[: file.rfind(".")], file[file.rfind(".") :]
+            if page is not None and page[0] != stem:  # name.<key>.md: the site holds one language,
+                file = page[0] + suffix  # so refs leave the key out
                 relpath = f"{folder}/{file}" if folder else file
                 by_path[entry.relpath] = url
             bundle = bool(folder) and file.rsplit(".", 1)[0] == "index"  # a leaf bundle: named by its folder

@@ -75,6 +75,10 @@ class Permalink(NamedTuple):
     pattern: str
     fields: frozenset[str]
 
+    def needs_title(self, has_slug: bool) -> bool:
+        """Whether a post's URL is made from its title (Hugo's :title, or :slug without a slug)."""
+        return "title" in self.fields or ("slug_or_title" in self.fields and not has_slug)
+
 
 class PageName(NamedTuple):
     """What a post's URL can be made of: `slug` (urlized) is the front matter slug or else
