@@ -178,7 +178,12 @@ class Config:
     permalink: Permalink = Permalink("/{path}/{slug}/", frozenset({"path", "slug"}))  # of sections not below
     section_permalinks: dict[str, Permalink] = field(default_factory=dict)  # by Post.section
     main_section_set: frozenset[str] = frozenset()  # main_sections as Post.section spells them
-    site_url: str = ""  # base_url, plus <key>/ for a language other than the default: posts' and feeds' root
+    language_prefix: str = ""  # "<key>/" for a language other than the default: where its posts and feeds live
+
+    @property
+    def site_url(self) -> str:
+        """The root of this site's posts and feeds: base_url, plus the language prefix."""
+        return self.base_url + self.language_prefix
 
     def __getattr__(self, name: str) -> Any:
         # Plain settings (title, language, feed_length...) read straight through.
@@ -319,7 +324,7 @@ def resolve(settings: Settings, path: Path) -> Config:
         permalink=permalink,
         section_permalinks=sections,
         main_section_set=frozenset(urlize(section.strip("/")) for section in settings.main_sections),
-        site_url=base_url + prefix,
+        language_prefix=prefix,
     )
 
 

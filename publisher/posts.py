@@ -209,6 +209,17 @@ def load_post_and_body(source: Source, config: Config) -> tuple[Post, str]:
     return _to_post(source, parsed, config, display), clean_text(parsed.body)
 
 
+def line_of_match(path: str, pattern: str) -> int | None:
+    """The line of a post file where `pattern` (a regex) first matches, for a message found after
+    parsing (a ref, a shortcode); None when the file can't be read or nothing matches."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    m = re.search(pattern, text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
 def display_path(path: str | os.PathLike[str]) -> str:
     """The path as the operator knows it: relative to the current folder when inside it.
     (Runs once per post on every parse: plain strings, no pathlib.)"""

@@ -222,7 +222,7 @@ def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
     s = config.settings
     published = site.published_index()
     n = s.feed_length
-    lang = config.site_url[len(config.base_url) :]  # a second language's feeds live under its key, as in Hugo
+    lang = config.language_prefix  # a second language's feeds live under its key, as in Hugo
     specs = [FeedSpec(lang.rstrip("/"), s.title, s.description, config.site_url, tuple(published[:n]))]
     for taxonomy in TAXONOMIES:
         groups: dict[str, tuple[str, list[PostIndex]]] = {}
@@ -478,13 +478,8 @@ def _warnings(items: Iterable[RenderedPost], config: Config) -> list[Problem]:
     """A shortcode with no template (a theme's, say) lost its markup: tell the operator where."""
     out = []
     for item in sorted((i for i in items if i.unknown_shortcodes), key=lambda i: i.post.relpath):
-        try:
-            text = Path(item.post.path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
         for name in item.unknown_shortcodes:
-            m = re.search(r"\{\{[<%]\s*" + re.escape(name) + r"(?![\w.-])", text)
-            line = text.count("\n", 0, m.start()) + 1 if m else None
+            line = posts_mod.line_of_match(item.post.path, r"\{\{[<%]\s*" + re.escape(name) + r"(?![\w.-])")
             message = (
                 f"warning: shortcode {name!r} has no template, so only its inner content was kept; "
                 f"add shortcodes/{name}.html to templates_dir"

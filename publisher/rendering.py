@@ -295,14 +295,9 @@ class Renderer:
 
 def _ref_error(page: Post, ref: str) -> PostError:
     """A ref/relref to no post rejects the post, as Hugo refuses to build it; the line is the ref's."""
-    from publisher.posts import display_path
+    from publisher.posts import display_path, line_of_match
 
-    try:
-        text = Path(page.path).read_text(encoding="utf-8", errors="replace")
-        at = text.find(ref)
-        line = text.count("\n", 0, at) + 1 if at >= 0 else None
-    except OSError:
-        line = None
+    line = line_of_match(page.path, re.escape(ref))
     message = f"ref {ref!r} matches no post; write its path from content_dir, like posts/my-post.md"
     return PostError([Problem(display_path(page.path), line, message)])
 
