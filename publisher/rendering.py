@@ -29,7 +29,8 @@ BUILTIN_TEMPLATES = next(
 
 
 # Python-Markdown's `extra` set (tables, footnotes, attribute lists, definition lists,
-# abbreviations, Markdown in HTML), sane lists, and two pymdown-extensions for what Hugo's
+# abbreviations, Markdown in HTML), sane lists read as CommonMark reads them (commonmark_lists:
+# a list right after a paragraph, nesting by 2 spaces), and two pymdown-extensions for what Hugo's
 # Goldmark does: superfences (fenced code, also inside list items and blockquotes, where
 # Python-Markdown's own fenced_code gives up and prints the language as inline code), without
 # Pygments (its <span>s need a stylesheet feed readers and mail clients don't have), and
@@ -47,6 +48,8 @@ def _markdown_extensions(emoji: bool = False) -> list[Any]:
     from pymdownx.superfences import SuperFencesCodeExtension
     from pymdownx.tilde import DeleteSubExtension
 
+    from publisher.commonmark_lists import CommonMarkListsExtension
+
     extensions = [
         HighlightExtension(use_pygments=False),  # superfences' code block markup: <pre><code class="language-x">
         SuperFencesCodeExtension(),
@@ -58,6 +61,7 @@ def _markdown_extensions(emoji: bool = False) -> list[Any]:
         md_in_html.MarkdownInHtmlExtension(),
         sane_lists.SaneListExtension(),
         DeleteSubExtension(subscript=False),  # ~~struck~~ only: Goldmark has no ~subscript~
+        CommonMarkListsExtension(),  # lists as Goldmark reads them: after a paragraph, nested by 2
     ]
     if emoji:
         from pymdownx.emoji import EmojiExtension, gemoji, to_alt
@@ -74,7 +78,8 @@ def template_dirs(config: Config) -> list[Path]:
 def fingerprint(config: Config) -> str:
     """Changes whenever anything that shapes rendered output changes: templates, settings, code."""
     h = hashlib.sha256(f"{__version__}|{config.settings!r}".encode())
-    for module in ("rendering.py", "shortcodes.py", "feeds.py"):  # code changes without a version bump, too
+    # code changes without a version bump, too
+    for module in ("rendering.py", "commonmark_lists.py", "shortcodes.py", "feeds.py"):
         h.update((Path(__file__).parent / module).read_bytes())
     for library in ("markdown", "pymdownx", "feedgen", "jinja2"):  # an upgrade rewrites their files
         spec = importlib.util.find_spec(library)

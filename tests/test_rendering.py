@@ -144,6 +144,8 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
     # as the extensions by name, on every feature they add.
     import markdown
 
+    from publisher.commonmark_lists import CommonMarkListsExtension
+
     body = (
         "*[HTML]: Hyper Text Markup Language\n\nHTML[^n] and a [link](rel.html){: .c }\n\n"
         "Term\n:   Definition\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n~~~js\nlet x = 1 < 2;\n~~~\n\n"
@@ -153,7 +155,7 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
     mine = Renderer(config).md.convert(body)
     names = ["abbr", "attr_list", "def_list", "footnotes", "md_in_html", "tables", "sane_lists"]
     by_name = markdown.Markdown(
-        extensions=[*names, "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tilde"],
+        extensions=[*names, "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tilde", CommonMarkListsExtension()],
         extension_configs={"pymdownx.highlight": {"use_pygments": False}, "pymdownx.tilde": {"subscript": False}},
     )
     assert mine == by_name.convert(body)

@@ -1,0 +1,144 @@
+"""Lists as Hugo's Goldmark reads them (CommonMark), through the Renderer's Markdown.
+
+Each case is compared by its block shape: lists with their items' text, paragraphs, code and
+quotes. A <p> inside an item (a loose list) is not told from a tight item's text. Where Hugo is
+installed (CI installs it), every case is also rendered by Hugo and must have Hugo's shape.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import html as lxml_html
+
+from publisher.rendering import Renderer
+from tests.conftest import post_text
+
+BASE = "https://blog.example.com/posts/a/"
+FENCE = "`" * 3
+
+CASES = {
+    # The sample posts' source links and takeaways: a list right after a paragraph line.
+    "bullets_after_a_paragraph": ("重點如下：\n- 一\n- 二\n", "p(重點如下：) ul[li(一) li(二)]"),
+    "one_dot_after_a_paragraph": ("兩個啟示：\n1. 避險\n2. 佈局\n", "p(兩個啟示：) ol[li(避險) li(佈局)]"),
+    "only_1_can_interrupt_a_paragraph": ("in\n2026. a year\n", "p(in 2026. a year)"),
+    "nested_by_2": ("- a\n  - b\n  - c\n- d\n", "ul[li(a ul[li(b) li(c)]) li(d)]"),
+    "nested_by_4": ("- a\n    - b\n    - c\n- d\n", "ul[li(a ul[li(b) li(c)]) li(d)]"),
+    "nested_by_a_tab": ("- a\n\t- b\n- c\n", "ul[li(a ul[li(b)]) li(c)]"),
+    "ordered_nested_by_3": ("1. one\n   1. sub\n   2. sub2\n2. two\n", "ol[li(one ol[li(sub) li(sub2)]) li(two)]"),
+    "four_levels_by_2": ("- a\n  - b\n    - c\n      - d\n", "ul[li(a ul[li(b ul[li(c ul[li(d)])])])]"),
+    "wide_marker": ("10. ten\n    - sub\n11. eleven\n", "ol[li(ten ul[li(sub)]) li(eleven)]"),
+    "second_paragraph_by_2": ("- a\n\n  second\n- b\n", "ul[li(a|second) li(b)]"),
+    "code_block_by_2": (f"- a\n\n  {FENCE}sh\n  x\n  {FENCE}\n- b\n", "ul[li(a pre) li(b)]"),
+    "code_block_in_a_tight_item": (f"- a\n  {FENCE}\n  x\n  {FENCE}\n- b\n", "ul[li(a pre) li(b)]"),
+    "code_block_in_a_nested_item": (
+        f"- a\n  - b\n\n    {FENCE}js\n    let x\n    {FENCE}\n- c\n",
+        "ul[li(a ul[li(b pre)]) li(c)]",
+    ),
+    "quote_in_an_item": ("- a\n  > q\n- b\n", "ul[li(a quote[p(q)]) li(b)]"),
+    "quote_in_a_nested_item": ("- a\n  - b\n    > q\n- c\n", "ul[li(a ul[li(b quote[p(q)])]) li(c)]"),
+    "bullets_after_numbers": ("1. a\n2. b\n- c\n", "ol[li(a) li(b)] ul[li(c)]"),
+    "lazy_continuation": ("- a\nlazy\n- b\n", "ul[li(a lazy) li(b)]"),
+    "paragraph_after_a_list": ("- a\n  - b\n\nafter\n", "ul[li(a ul[li(b)])] p(after)"),
+    "loose_nested": ("- a\n\n  - b\n\n- c\n", "ul[li(a ul[li(b)]) li(c)]"),
+    "thematic_break_is_no_item": ("text\n\n- - -\n\nmore\n", "p(text) hr p(more)"),
+    "fenced_code_keeps_its_lines": (f"{FENCE}\n- a\ntext\n  - b\n{FENCE}\n", "pre(- a|text|  - b)"),
+    "indented_code_keeps_its_lines": ("para\n\n    - a\n    1. b\n\nafter\n", "p(para) pre(- a|1. b) p(after)"),
+    "raw_html_keeps_its_lines": ("<div>\n- a\n</div>\n\nafter\n", "div p(after)"),
+}
+
+
+def shape(html: str, code_text: bool = False) -> str:
+    """Blocks as `tag(text) list[items]`; paragraphs inside an item are joined by '|'."""
+    root = lxml_html.fragment_fromstring(html, create_parent="div")
+    return " ".join(_shape(el, code_text) for el in root)
+
+
+def _shape(el, code_text: bool) -> str:
+    tag = el.tag
+    if tag in ("ul", "ol"):
+        return f"{tag}[{' '.join(_shape(li, code_text) for li in el if li.tag == 'li')}]"
+    if tag == "li":
+        texts, blocks = [], []
+        if el.text and el.text.strip():
+            texts.append(" ".join(el.text.split()))
+        for child in el:
+            if child.tag == "p":
+                texts.append(" ".join(child.text_content().split()))
+            elif child.tag in ("ul", "ol", "pre", "blockquote"):
+                blocks.append(_shape(child, code_text))
+            else:
+                texts.append(" ".join(child.text_content().split()))
+            if child.tail and child.tail.strip():
+                texts.append(" ".join(child.tail.split()))
+        return f"li({' '.join(['|'.join(texts), *blocks]).strip()})"
+    if tag == "pre":
+        return f"pre({'|'.join(el.text_content().strip(chr(10)).split(chr(10)))})" if code_text else "pre"
+    if tag == "blockquote":
+        return f"quote[{' '.join(_shape(child, code_text) for child in el)}]"
+    if tag == "p":
+        return f"p({' '.join(el.text_content().split())})"
+    return tag
+
+
+@pytest.fixture
+def renderer(make_site) -> Renderer:
+    return Renderer(make_site({"posts/a.md": post_text()}))
+
+
+def ours(renderer: Renderer, markdown: str) -> str:
+    return renderer.markdown_html(markdown, BASE)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_lists_have_goldmarks_shape(renderer, name: str) -> None:
+    markdown, expected = CASES[name]
+    assert shape(ours(renderer, markdown), code_text="keeps_its_lines" in name) == expected
+
+
+def test_code_and_raw_html_lines_come_out_exactly_as_written(renderer) -> None:
+    code = "- a\ntext\n  - b\n1. c"
+    html = ours(renderer, f"para\n- x\n\n{FENCE}\n{code}\n{FENCE}\n\n<pre>\n- a\n  - b\n</pre>\n")
+    root = lxml_html.fragment_fromstring(html, create_parent="div")
+    assert [pre.text_content().strip("\n") for pre in root.iter("pre")] == [code, "- a\n  - b"]
+
+
+@pytest.mark.skipif(shutil.which("hugo") is None, reason="hugo is not installed (apt-get install hugo)")
+def test_hugo_gives_every_case_the_same_shape(renderer, tmp_path: Path) -> None:
+    site = tmp_path / "hugo"
+    (site / "layouts/_default").mkdir(parents=True)
+    (site / "layouts/_default/single.html").write_text("{{ .Content }}")
+    (site / "layouts/_default/list.html").write_text("-")
+    (site / "hugo.toml").write_text(
+        'baseURL = "https://blog.example.com/"\n'
+        'disableKinds = ["taxonomy", "term", "RSS", "sitemap"]\n'
+        "[markup.goldmark.renderer]\nunsafe = true\n"
+        "[markup.highlight]\ncodeFences = false\n"  # <pre><code>, not Chroma's <div class="highlight">
+    )
+    (site / "content/p").mkdir(parents=True)
+    for name, (markdown, _) in CASES.items():
+        (site / f"content/p/{name}.md").write_text(f"---\ntitle: {name}\n---\n{markdown}")
+    subprocess.run(["hugo", "--quiet", "--source", str(site)], check=True, capture_output=True)
+    for name, (markdown, _) in CASES.items():
+        code_text = "keeps_its_lines" in name
+        hugo = shape((site / f"public/p/{name}/index.html").read_text(), code_text)
+        assert shape(ours(renderer, markdown), code_text) == hugo, name
+
+
+def test_the_sample_posts_source_links_are_a_list_in_every_feed_item(make_site) -> None:
+    from publisher.publishing import build
+    from tests.conftest import NOW
+    from tests.test_feeds import SAMPLES
+
+    config = make_site(data=SAMPLES)
+    build(config, now=NOW)
+    entries = feedparser.parse((config.output_dir / "index.xml").read_bytes()).entries
+    assert len(entries) == 2
+    for entry in entries:
+        html = entry.content[0].value
+        assert "ul[li(YouTube：" in shape(html) and "li(Spotify：" in shape(html), entry.title
+        assert "- YouTube" not in html
