@@ -7,7 +7,8 @@ written for Hugo:
 - whatever is inside a list item is indented by 4 spaces, so a list nested by 2 spaces (or an
   ordered one by 3), and a second paragraph or a code block under an item, fall out of the
   item, and the next item can end up inside a paragraph;
-- "1. a" then "- b" continues the ordered list.
+- "1. a" then "- b" continues the ordered list;
+and a list inside a `>` quote needs a blank line before it too.
 
 CommonMark decides by an item's content column: where the text after its marker starts. This
 preprocessor rewrites the source into Python-Markdown's dialect before the parser sees it:
@@ -29,9 +30,49 @@ from markdown.preprocessors import Preprocessor
 
 _MARKER = re.compile(r"([*+-]|(\d{1,9})\.)( +|$)")
 _BREAK = re.compile(r"([-*_])( *\1){2,} *$")  # a thematic break, never an item ("- - -")
-_FENCE = re.compile(r"(`{3,}|~{3,})")
-_HTML = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(\s|/?>|$)|<!--")
-_BLOCK_START = ("#", ">", "```", "~~~")  # these end a paragraph: never its lazy continuation
+_FENCE = re.compile(r"(`{3,}|~{3,})(?!.*`)")  # an info string with a backtick makes no fence
+_ATX = re.compile(r"#{1,6}(\s|$)")  # "#tag" or "#123" is text
+_QUOTE = re.compile(r"> ?")
+# CommonMark's HTML blocks: kinds 1 to 6 can end a paragraph, kind 7 (any other tag alone on
+# its line) only starts after a blank line. Kinds 1 to 5 end at their closing mark, 6 and 7 at
+# a blank line.
+_HTML_CLOSED_BY = (
+    (re.compile(r"<(script|pre|style|textarea)(\s|>|$)", re.I), re.compile(r"</(script|pre|style|textarea)>", re.I)),
+    (re.compile(r"<!--"), re.compile(r"-->")),
+    (re.compile(r"<\?"), re.compile(r"\?>")),
+    (re.compile(r"<![A-Za-z]"), re.compile(r">")),
+    (re.compile(r"<!\[CDATA\["), re.compile(r"\]\]>")),
+)
+_HTML_BLOCK_TAG = re.compile(
+    r"</?(address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|"
+    r"dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|header|hr|"
+    r"html|iframe|legend|li|link|main|menu|menuitem|nav|noframes|ol|optgroup|option|p|param|search|"
+    r"section|summary|table|tbody|td|tfoot|th|thead|title|tr|track|ul)(\s|/?>|$)",
+    re.I,
+)
+_HTML_TAG_LINE = re.compile(r"(<[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?/?>|</[A-Za-z][A-Za-z0-9-]*\s*>)\s*$")
+
+
+def _html_start(text: str, after_paragraph: bool) -> re.Pattern[str] | bool | None:
+    """Where an HTML block starting at `text` ends: a closing pattern, None for "at a blank
+    line", or False when `text` starts no HTML block."""
+    for start, end in _HTML_CLOSED_BY:
+        if start.match(text):
+            return end
+    if _HTML_BLOCK_TAG.match(text) or (not after_paragraph and _HTML_TAG_LINE.match(text)):
+        return None
+    return False
+
+
+def _ends_paragraph(text: str) -> bool:
+    """Whether the line starts a block of its own rather than continuing a paragraph lazily."""
+    return bool(
+        _ATX.match(text)
+        or _FENCE.match(text)
+        or text.startswith(">")
+        or _BREAK.match(text)
+        or _html_start(text, True) is not False
+    )
 
 
 @dataclass
@@ -39,15 +80,23 @@ class _Item:
     content: int  # the source column where the item's content starts
     ordered: bool
     block: int  # the block (lines between blank lines) its marker line is in
+    margin: int  # the output column of its text
 
 
 @dataclass
-class _Fence:
-    mark: str  # the opening run of backticks or tildes
-    strip: int  # source columns taken off each line (its item's content column and its own indent)
+class _Verbatim:
+    """A fenced code block or a raw HTML block: its lines move with their item, unread."""
+
+    end: re.Pattern[str] | str | None  # a closing pattern, a fence's opening run, None: a blank line
+    strip: int  # source columns taken off each line
     margin: int  # where its lines go (-1: outside lists, where nothing moves)
+    within: int  # its item's content column: a line left of it ends the item, and this block
     inner: bool  # in the first block of an item (see `_rewrite`)
-    within: int  # its item's content column: a line left of it ends the item and the code block
+
+
+def _quoted(line: str) -> bool:
+    text = line.lstrip(" ")
+    return text.startswith(">") and len(line) - len(text) < 4
 
 
 class _ListLines(Preprocessor):
@@ -63,39 +112,45 @@ def _rewrite(lines: list[str]) -> list[str]:
     indented is the previous item's (so a following item needs a blank line before it)."""
     out: list[str] = []
     stack: list[_Item] = []
-    fence: _Fence | None = None
-    in_html = False  # a raw HTML block at the top level: passed through as it is
+    verbatim: _Verbatim | None = None
     # The previous line: "blank", "para" (paragraph text), "item" (an empty item's marker),
     # "inner" (a quote or fence line in an item's first block), "other" (any other block).
     prev = "blank"
     para_depth, para_first = 0, False  # the open paragraph's list depth; whether a marker line began it
     block, block_depth, block_marker = 0, 0, False  # the current block; its first line's depth and kind
-    for line in lines:
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
         n = len(line) - len(line.lstrip(" "))
         text = line[n:]
         if not text:
             out.append("")
-            prev, in_html = "blank", False
+            prev = "blank"
+            if verbatim is not None and verbatim.end is None:
+                verbatim = None  # an HTML block ends at a blank line
             continue
         if prev == "blank":
             block, block_depth, block_marker = block + 1, -1, False  # set by this line, below
-        if fence is not None:
-            if n < fence.within:
-                fence = None  # its item ended, and the code block with it
+        if verbatim is not None:
+            if n < verbatim.within:
+                verbatim = None  # its item ended, and the block with it
             else:
-                closing = text.startswith(fence.mark) and not text.rstrip().strip(fence.mark[0])
-                if fence.margin >= 0:
-                    line = " " * (fence.margin + max(0, n - fence.strip)) + text
+                if verbatim.margin >= 0:
+                    line = " " * (verbatim.margin + max(0, n - verbatim.strip)) + text
                 out.append(line)
-                if closing:
-                    fence, prev = None, "inner" if fence.inner else "other"
+                end = verbatim.end
+                if isinstance(end, str):
+                    closed = text.startswith(end) and not text.rstrip().strip(end[0])
+                else:
+                    closed = end is not None and end.search(text) is not None
+                if closed:
+                    prev = "inner" if verbatim.inner else "other"
+                    verbatim = None
                 continue
-        if in_html:
-            out.append(line)
-            continue
 
         marker = None if _BREAK.match(text) else _MARKER.match(text)
-        lazy = prev == "para" and not text.startswith(_BLOCK_START)
+        lazy = prev == "para" and not _ends_paragraph(text)
         if marker is None and lazy and stack and n < stack[-1].content:
             out.append(" " * (4 * para_depth) + text)  # a lazy continuation line of the paragraph
             continue
@@ -107,20 +162,42 @@ def _rewrite(lines: list[str]) -> list[str]:
         if block_depth < 0:
             block_depth, block_marker = depth, marker is not None
 
+        if depth == 0 and rel < 4 and text.startswith(">"):
+            # A quote outside lists: its lines are read again, without their "> ", for the lists in it.
+            if popped is not None and prev != "blank":
+                out.append("")
+            quoted = [text]
+            while i < len(lines) and _quoted(lines[i]):
+                quoted.append(lines[i].lstrip(" "))
+                i += 1
+            out.extend(f"> {q}" if q else ">" for q in _rewrite([_QUOTE.sub("", q, count=1) for q in quoted]))
+            prev = "other"
+            continue
+
         if marker is not None and rel < 4:
             ordered = marker.group(2) is not None
             rest = text[marker.end() :]
+            spaces = len(marker.group(3))
+            content = n + len(marker.group(1)) + (spaces if 0 < spaces <= 4 else 1)
             interrupts = prev == "para" and para_depth == depth and not para_first
+            if not rest and i < len(lines) and lines[i].strip():
+                following = lines[i]
+                if len(following) - len(following.lstrip(" ")) >= content and not interrupts:
+                    rest = following.strip()  # an item whose text starts on the next line
+                    i += 1
             if not (interrupts and ((ordered and int(marker.group(2)) != 1) or not rest)):
                 new_list = interrupts or (popped is not None and popped.ordered != ordered)
                 left_block = not block_marker and block_depth > depth
                 if new_list or left_block or prev == "other":
                     out.append("")  # Python-Markdown starts a list only after a blank line
                     block, block_depth, block_marker = block + 1, depth, True
-                spaces = len(marker.group(3))
-                stack.append(_Item(n + len(marker.group(1)) + (spaces if 0 < spaces <= 4 else 1), ordered, block))
-                out.append(" " * (4 * depth) + marker.group(1) + " " + rest.lstrip(" "))
+                head = " " * (4 * depth) + marker.group(1) + " "
+                stack.append(_Item(content, ordered, block, len(head)))
+                out.append(head + rest.lstrip(" "))
                 prev, para_depth, para_first = ("para" if rest else "item"), depth + 1, True
+                if fenced := _FENCE.match(rest):  # a code block opened on the marker line
+                    verbatim = _Verbatim(fenced.group(1), content, len(head), content, True)
+                    prev = "inner"
                 continue
             # CommonMark: only "-" or "1." with text after it can interrupt a paragraph: this is text
 
@@ -128,26 +205,32 @@ def _rewrite(lines: list[str]) -> list[str]:
             out.append("")  # the line ends a list (it is no lazy continuation)
             block, block_depth, block_marker = block + 1, depth, False
         fenced = _FENCE.match(text) if rel < 4 else None
+        html = _html_start(text, prev == "para") if rel < 4 and not fenced else False
+        inner = bool(stack) and stack[-1].block == block
         if depth == 0:
-            if _HTML.match(text) and prev in ("blank", "other"):
-                in_html = True
             out.append(line)  # outside lists, nothing moves
-            inner = False
+            margin = -1
         else:
-            inner = stack[-1].block == block
-            if inner and text.startswith("#"):
-                out.append("")  # a heading never splits an item's text: it needs a block of its own
+            if inner and (_ATX.match(text) or html is not False):
+                out.append("")  # a heading or HTML never splits an item's text: it needs a block of its own
                 block, inner = block + 1, False
-            # (In an item's first block, a fence right at the margin would be read as inline code.)
-            margin = 4 * (depth - 1) + (1 if fenced else min(rel, 3)) if inner else 4 * depth + (0 if fenced else rel)
+            if inner:
+                # A line of the block its item's marker line opened: Python-Markdown appends it to
+                # the item's text, so it sits just past the level's margin, where a quote or a fence
+                # is still one (right at the margin, a fence would be read as inline code and any
+                # "#" line as a heading; a "===" or "---" at all would make the item a heading).
+                margin = 4 * (depth - 1) + (4 if text.startswith("=") or _BREAK.match(text) else 1)
+            else:
+                margin = 4 * depth + (0 if fenced else rel)
             out.append(" " * margin + text)
-            if fenced:
-                fence = _Fence(fenced.group(1), n, margin, inner, stack[-1].content)
-        if fenced and depth == 0:
-            fence = _Fence(fenced.group(1), 0, -1, False, 0)
+        within = stack[-1].content if stack else 0
+        if fenced:
+            verbatim = _Verbatim(fenced.group(1), n, margin, within, inner)
+        elif html is not False and not (html is not None and html.search(text, 2)):
+            verbatim = _Verbatim(html, n, margin, within, inner)
         if fenced or text.startswith(">"):
             prev = "inner" if inner else "other"
-        elif text.startswith("#") or _BREAK.match(text) or (rel >= 4 and not lazy) or in_html:
+        elif _ATX.match(text) or _BREAK.match(text) or (rel >= 4 and not lazy) or html is not False:
             prev = "other"  # a heading, thematic break, indented code or raw HTML
         else:
             if not (prev == "para" and para_depth == depth):
