@@ -33,6 +33,7 @@ _BREAK = re.compile(r"([-*_])( *\1){2,} *$")  # a thematic break, never an item 
 _FENCE = re.compile(r"(`{3,}|~{3,})(?!.*`)")  # an info string with a backtick makes no fence
 _ATX = re.compile(r"#{1,6}(\s|$)")  # "#tag" or "#123" is text
 _QUOTE = re.compile(r"> ?")
+_BLOCK_FIRST = frozenset("*+-0123456789#`~>_<")  # how a marker, heading, fence, quote, break or HTML starts
 # CommonMark's HTML blocks: kinds 1 to 6 can end a paragraph, kind 7 (any other tag alone on
 # its line) only starts after a blank line. Kinds 1 to 5 end at their closing mark, 6 and 7 at
 # a blank line.
@@ -64,9 +65,18 @@ def _html_start(text: str, after_paragraph: bool) -> re.Pattern[str] | bool | No
     return False
 
 
+def _closes_itself(text: str) -> bool:
+    """A line that is a whole element (`<div>x</div>`, `<br/>`) or a closing tag: Python-Markdown
+    reads the lines after it as Markdown, though CommonMark's block runs on to a blank line."""
+    name = re.match(r"</?([A-Za-z][A-Za-z0-9-]*)", text)
+    if text.startswith("</") or text.rstrip().endswith("/>"):
+        return True
+    return name is not None and re.search(rf"</{name.group(1)}\s*>", text, re.I) is not None
+
+
 def _ends_paragraph(text: str) -> bool:
     """Whether the line starts a block of its own rather than continuing a paragraph lazily."""
-    return bool(
+    return text[0] in _BLOCK_FIRST and bool(
         _ATX.match(text)
         or _FENCE.match(text)
         or text.startswith(">")
@@ -149,8 +159,9 @@ def _rewrite(lines: list[str]) -> list[str]:
                     verbatim = None
                 continue
 
-        marker = None if _BREAK.match(text) else _MARKER.match(text)
-        lazy = prev == "para" and not _ends_paragraph(text)
+        plain = text[0] not in _BLOCK_FIRST  # most lines: then no pattern below can match
+        marker = None if plain or _BREAK.match(text) else _MARKER.match(text)
+        lazy = prev == "para" and (plain or not _ends_paragraph(text))
         if marker is None and lazy and stack and n < stack[-1].content:
             out.append(" " * (4 * para_depth) + text)  # a lazy continuation line of the paragraph
             continue
@@ -193,19 +204,23 @@ def _rewrite(lines: list[str]) -> list[str]:
                     block, block_depth, block_marker = block + 1, depth, True
                 head = " " * (4 * depth) + marker.group(1) + " "
                 stack.append(_Item(content, ordered, block, len(head)))
-                out.append(head + rest.lstrip(" "))
                 prev, para_depth, para_first = ("para" if rest else "item"), depth + 1, True
-                if fenced := _FENCE.match(rest):  # a code block opened on the marker line
-                    verbatim = _Verbatim(fenced.group(1), content, len(head), content, True)
+                if fenced := _FENCE.match(rest.lstrip(" ")):
+                    # A code block opened on the marker line: Python-Markdown reads it only on a line
+                    # of its own, just past the margin (see the first block, below).
+                    out.extend([head, " " * (4 * depth + 1) + rest.lstrip(" ")])
+                    verbatim = _Verbatim(fenced.group(1), content, 4 * depth + 1, content, True)
                     prev = "inner"
+                else:
+                    out.append(head + rest.lstrip(" "))
                 continue
             # CommonMark: only "-" or "1." with text after it can interrupt a paragraph: this is text
 
         if popped is not None and prev != "blank":
             out.append("")  # the line ends a list (it is no lazy continuation)
             block, block_depth, block_marker = block + 1, depth, False
-        fenced = _FENCE.match(text) if rel < 4 else None
-        html = _html_start(text, prev == "para") if rel < 4 and not fenced else False
+        fenced = _FENCE.match(text) if rel < 4 and not plain else None
+        html = _html_start(text, prev == "para") if rel < 4 and text[0] == "<" else False
         inner = bool(stack) and stack[-1].block == block
         if depth == 0:
             out.append(line)  # outside lists, nothing moves
@@ -226,11 +241,11 @@ def _rewrite(lines: list[str]) -> list[str]:
         within = stack[-1].content if stack else 0
         if fenced:
             verbatim = _Verbatim(fenced.group(1), n, margin, within, inner)
-        elif html is not False and not (html is not None and html.search(text, 2)):
+        elif html is not False and not (html.search(text, 2) if html is not None else _closes_itself(text)):
             verbatim = _Verbatim(html, n, margin, within, inner)
         if fenced or text.startswith(">"):
             prev = "inner" if inner else "other"
-        elif _ATX.match(text) or _BREAK.match(text) or (rel >= 4 and not lazy) or html is not False:
+        elif (rel >= 4 and not lazy) or html is not False or (not plain and (_ATX.match(text) or _BREAK.match(text))):
             prev = "other"  # a heading, thematic break, indented code or raw HTML
         else:
             if not (prev == "para" and para_depth == depth):
