@@ -68,9 +68,9 @@ def _html_start(text: str, after_paragraph: bool) -> re.Pattern[str] | bool | No
 def _closes_itself(text: str) -> bool:
     """A line that is a whole element (`<div>x</div>`, `<br/>`) or a closing tag: Python-Markdown
     reads the lines after it as Markdown, though CommonMark's block runs on to a blank line."""
-    name = re.match(r"</?([A-Za-z][A-Za-z0-9-]*)", text)
     if text.startswith("</") or text.rstrip().endswith("/>"):
         return True
+    name = re.match(r"<([A-Za-z][A-Za-z0-9-]*)", text)
     return name is not None and re.search(rf"</{name.group(1)}\s*>", text, re.I) is not None
 
 
@@ -90,7 +90,6 @@ class _Item:
     content: int  # the source column where the item's content starts
     ordered: bool
     block: int  # the block (lines between blank lines) its marker line is in
-    margin: int  # the output column of its text
 
 
 @dataclass
@@ -118,7 +117,7 @@ def _rewrite(lines: list[str]) -> list[str]:
     """The lines with every list item's content at 4 spaces per level, and blank lines added
     where CommonMark starts or ends a list. Python-Markdown splits blocks at blank lines only;
     in a block that a list item's marker line opens, it appends the lines to the item's text as
-    they are (a quote or a fence there must sit at the level's margin), and a block that starts
+    they are (a quote or a fence there must sit just past the level's margin), and a block that starts
     indented is the previous item's (so a following item needs a blank line before it)."""
     out: list[str] = []
     stack: list[_Item] = []
@@ -203,7 +202,7 @@ def _rewrite(lines: list[str]) -> list[str]:
                     out.append("")  # Python-Markdown starts a list only after a blank line
                     block, block_depth, block_marker = block + 1, depth, True
                 head = " " * (4 * depth) + marker.group(1) + " "
-                stack.append(_Item(content, ordered, block, len(head)))
+                stack.append(_Item(content, ordered, block))
                 prev, para_depth, para_first = ("para" if rest else "item"), depth + 1, True
                 if fenced := _FENCE.match(rest.lstrip(" ")):
                     # A code block opened on the marker line: Python-Markdown reads it only on a line
