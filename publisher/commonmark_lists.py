@@ -103,9 +103,12 @@ class _Verbatim:
     inner: bool  # in the first block of an item (see `_rewrite`)
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
 def _quoted(line: str) -> bool:
-    text = line.lstrip(" ")
-    return text.startswith(">") and len(line) - len(text) < 4
+    return line.lstrip(" ").startswith(">") and _indent(line) < 4
 
 
 class _ListLines(Preprocessor):
@@ -131,7 +134,7 @@ def _rewrite(lines: list[str]) -> list[str]:
     while i < len(lines):
         line = lines[i]
         i += 1
-        n = len(line) - len(line.lstrip(" "))
+        n = _indent(line)
         text = line[n:]
         if not text:
             out.append("")
@@ -159,7 +162,9 @@ def _rewrite(lines: list[str]) -> list[str]:
                 continue
 
         plain = text[0] not in _BLOCK_FIRST  # most lines: then no pattern below can match
-        marker = None if plain or _BREAK.match(text) else _MARKER.match(text)
+        brk = not plain and _BREAK.match(text) is not None  # a thematic break
+        atx = not plain and _ATX.match(text) is not None  # a heading
+        marker = None if plain or brk else _MARKER.match(text)
         lazy = prev == "para" and (plain or not _ends_paragraph(text))
         if marker is None and lazy and stack and n < stack[-1].content:
             out.append(" " * (4 * para_depth) + text)  # a lazy continuation line of the paragraph
@@ -192,7 +197,7 @@ def _rewrite(lines: list[str]) -> list[str]:
             interrupts = prev == "para" and para_depth == depth and not para_first
             if not rest and i < len(lines) and lines[i].strip():
                 following = lines[i]
-                if len(following) - len(following.lstrip(" ")) >= content and not interrupts:
+                if _indent(following) >= content and not interrupts:
                     rest = following.strip()  # an item whose text starts on the next line
                     i += 1
             if not (interrupts and ((ordered and int(marker.group(2)) != 1) or not rest)):
@@ -225,7 +230,7 @@ def _rewrite(lines: list[str]) -> list[str]:
             out.append(line)  # outside lists, nothing moves
             margin = -1
         else:
-            if inner and (_ATX.match(text) or html is not False):
+            if inner and (atx or html is not False):
                 out.append("")  # a heading or HTML never splits an item's text: it needs a block of its own
                 block, inner = block + 1, False
             if inner:
@@ -233,7 +238,7 @@ def _rewrite(lines: list[str]) -> list[str]:
                 # the item's text, so it sits just past the level's margin, where a quote or a fence
                 # is still one (right at the margin, a fence would be read as inline code and any
                 # "#" line as a heading; a "===" or "---" at all would make the item a heading).
-                margin = 4 * (depth - 1) + (4 if text.startswith("=") or _BREAK.match(text) else 1)
+                margin = 4 * (depth - 1) + (4 if text.startswith("=") or brk else 1)
             else:
                 margin = 4 * depth + (0 if fenced else rel)
             out.append(" " * margin + text)
@@ -244,7 +249,7 @@ def _rewrite(lines: list[str]) -> list[str]:
             verbatim = _Verbatim(html, n, margin, within, inner)
         if fenced or text.startswith(">"):
             prev = "inner" if inner else "other"
-        elif (rel >= 4 and not lazy) or html is not False or (not plain and (_ATX.match(text) or _BREAK.match(text))):
+        elif (rel >= 4 and not lazy) or html is not False or atx or brk:
             prev = "other"  # a heading, thematic break, indented code or raw HTML
         else:
             if not (prev == "para" and para_depth == depth):
