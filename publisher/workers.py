@@ -107,7 +107,12 @@ def _worker_signals() -> None:
     SIGTERM unwinds so a half-written temporary file is removed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    except SystemExit:
+        # A SIGTERM that came while the fork kept it blocked lands here, before this worker has
+        # any work or file: leave at once, or the pool prints "Exception in initializer" and a traceback.
+        os._exit(1)
 
 
 def _stop(processes: list[Any], grace: float = 1.0) -> None:
@@ -252,4 +257,9 @@ def _attempt(func: Callable[..., Any], job: tuple) -> tuple[bool, Any]:
 
 
 def _exit_on_term(signum: int, frame: Any) -> None:
+    """A worker's SIGTERM handler. Noted like the parent's (stop_by_signal), so the inherited
+    quiet_lost_stops stays quiet when the exit is lost in a callback; the parent's stop then
+    ends this worker anyway."""
+    global _stopped_by
+    _stopped_by = signum
     sys.exit(1)
