@@ -43,17 +43,19 @@ def _markdown_extensions(emoji: bool = False) -> list[Any]:
     """As instances: given their names, Python-Markdown first scans every installed
     package's entry points (importlib.metadata), ~40 ms of every process that renders.
     `emoji` is Hugo's enableEmoji: GitHub's :shortcodes: become the characters themselves."""
-    from markdown.extensions import abbr, attr_list, def_list, footnotes, md_in_html, sane_lists, tables
+    from markdown.extensions import abbr, attr_list, def_list, md_in_html, sane_lists, tables
     from pymdownx.highlight import HighlightExtension
     from pymdownx.superfences import SuperFencesCodeExtension
     from pymdownx.tilde import DeleteSubExtension
 
     from publisher.commonmark_lists import CommonMarkListsExtension
+    from publisher.commonmark_quotes import CommonMarkQuotesExtension
+    from publisher.footnotes import GoldmarkFootnotesExtension
 
     extensions = [
         HighlightExtension(use_pygments=False),  # superfences' code block markup: <pre><code class="language-x">
         SuperFencesCodeExtension(),
-        footnotes.FootnoteExtension(),
+        GoldmarkFootnotesExtension(),  # numbered in reference order, as on the blog page
         attr_list.AttrListExtension(),
         def_list.DefListExtension(),
         tables.TableExtension(),
@@ -62,6 +64,7 @@ def _markdown_extensions(emoji: bool = False) -> list[Any]:
         sane_lists.SaneListExtension(),
         DeleteSubExtension(subscript=False),  # ~~struck~~ only: Goldmark has no ~subscript~
         CommonMarkListsExtension(),  # lists as Goldmark reads them: after a paragraph, nested by 2
+        CommonMarkQuotesExtension(),  # a blank line ends a quote
     ]
     if emoji:
         from pymdownx.emoji import EmojiExtension, gemoji, to_alt
@@ -75,11 +78,21 @@ def template_dirs(config: Config) -> list[Path]:
     return [d for d in (config.templates_dir, BUILTIN_TEMPLATES) if d is not None]
 
 
+_OUTPUT_CODE = (  # the modules whose code shapes what a post renders to
+    "rendering.py",
+    "commonmark_lists.py",
+    "commonmark_quotes.py",
+    "footnotes.py",
+    "shortcodes.py",
+    "feeds.py",
+)
+
+
 def fingerprint(config: Config) -> str:
     """Changes whenever anything that shapes rendered output changes: templates, settings, code."""
     h = hashlib.sha256(f"{__version__}|{config.settings!r}".encode())
     # code changes without a version bump, too
-    for module in ("rendering.py", "commonmark_lists.py", "shortcodes.py", "feeds.py"):
+    for module in _OUTPUT_CODE:
         h.update((Path(__file__).parent / module).read_bytes())
     for library in ("markdown", "pymdownx", "feedgen", "jinja2"):  # an upgrade rewrites their files
         spec = importlib.util.find_spec(library)

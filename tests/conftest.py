@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -238,3 +239,48 @@ def web(newsletter_site, smtp_server):
     for uv, thread in started:
         uv.should_exit = True
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def hugo_html(tmp_path: Path) -> Callable[[dict[str, str]], dict[str, str]]:
+    """Renders Markdown bodies with Hugo's Goldmark, as the blog's own pages show them: the
+    peer our rendering is held to. Skips where Hugo is not installed (CI installs it)."""
+    if shutil.which("hugo") is None:
+        pytest.skip("hugo is not installed (apt-get install hugo)")
+
+    def render(bodies: dict[str, str]) -> dict[str, str]:
+        site = tmp_path / "hugo"
+        shutil.rmtree(site, ignore_errors=True)
+        (site / "layouts/_default").mkdir(parents=True)
+        (site / "layouts/_default/single.html").write_text("{{ .Content }}")
+        (site / "layouts/_default/list.html").write_text("-")
+        (site / "hugo.toml").write_text(
+            'baseURL = "https://blog.example.com/"\n'
+            'disableKinds = ["taxonomy", "term", "RSS", "sitemap"]\n'
+            "[markup.goldmark.renderer]\nunsafe = true\n"
+            "[markup.highlight]\ncodeFences = false\n"  # <pre><code>, not Chroma's <div class="highlight">
+        )
+        (site / "content/p").mkdir(parents=True)
+        for name, body in bodies.items():
+            (site / f"content/p/{name}.md").write_text(f"---\ntitle: {name}\n---\n{body}", encoding="utf-8")
+        subprocess.run(["hugo", "--quiet", "--source", str(site)], check=True, capture_output=True)
+        return {name: (site / f"public/p/{name}/index.html").read_text(encoding="utf-8") for name in bodies}
+
+    return render
+
+
+def canonical_html(html: str) -> str:
+    """HTML with what does not show told away: attribute order, whitespace between blocks,
+    ARIA roles (Goldmark's footnotes carry them), `<hr>` vs `<hr />`."""
+    from lxml import html as lxml_html
+
+    root = lxml_html.fragment_fromstring(html, create_parent="div")
+    for el in root.iter():
+        if isinstance(el.tag, str):
+            attributes = sorted((k, v) for k, v in el.attrib.items() if k != "role")
+            el.attrib.clear()
+            el.attrib.update(attributes)
+        for end in ("text", "tail"):
+            if not (getattr(el, end) or "").strip():
+                setattr(el, end, None)
+    return lxml_html.tostring(root, encoding="unicode")

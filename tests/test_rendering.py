@@ -56,7 +56,7 @@ def test_markdown_features_and_raw_html(make_site) -> None:
     assert "<table>" in html and "<td>1</td>" in html
     assert '<code class="language-python">' in html and "print('&lt;x&gt;')" in html
     assert '<h2 id="custom">標題</h2>' in html
-    assert 'class="footnote"' in html and "https://blog.example.com/posts/hello/#fn:1" in html
+    assert 'class="footnotes"' in html and "https://blog.example.com/posts/hello/#fn:1" in html
 
 
 def test_source_line_from_front_matter(make_site) -> None:
@@ -145,6 +145,8 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
     import markdown
 
     from publisher.commonmark_lists import CommonMarkListsExtension
+    from publisher.commonmark_quotes import CommonMarkQuotesExtension
+    from publisher.footnotes import GoldmarkFootnotesExtension
 
     body = (
         "*[HTML]: Hyper Text Markup Language\n\nHTML[^n] and a [link](rel.html){: .c }\n\n"
@@ -153,9 +155,10 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
     )
     config = make_site({"posts/a.md": post_text()})
     mine = Renderer(config).md.convert(body)
-    names = ["abbr", "attr_list", "def_list", "footnotes", "md_in_html", "tables", "sane_lists"]
+    names = ["abbr", "attr_list", "def_list", "md_in_html", "tables", "sane_lists"]
+    ours = [GoldmarkFootnotesExtension(), CommonMarkListsExtension(), CommonMarkQuotesExtension()]
     by_name = markdown.Markdown(
-        extensions=[*names, "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tilde", CommonMarkListsExtension()],
+        extensions=[*names, "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tilde", *ours],
         extension_configs={"pymdownx.highlight": {"use_pygments": False}, "pymdownx.tilde": {"subscript": False}},
     )
     assert mine == by_name.convert(body)

@@ -1,0 +1,71 @@
+"""Footnotes numbered, named and left out as Hugo's Goldmark does it.
+
+Python-Markdown's footnotes extension names anchors after the label (`#fn:label`), and lists
+every definition, referred to or not. Goldmark numbers notes in the order the text refers to
+them, names anchors by number (`#fn:1`, `#fnref:1`, `#fnref1:1` for a second reference) and
+leaves out a note nothing refers to. A feed item or an email makes anchors absolute against the
+post's URL, so they must be the blog page's own: a subscriber who follows a footnote link
+lands on that note of the page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from markdown import Markdown
+from markdown.extensions.footnotes import FootnoteExtension
+from markdown.treeprocessors import Treeprocessor
+
+_ANCHOR = re.compile(r"(#?)fn(ref(\d*))?:(.*)", re.DOTALL)  # fn:label, fnref:label, fnref2:label
+
+
+class GoldmarkFootnotesExtension(FootnoteExtension):
+    def __init__(self, **kwargs: Any) -> None:
+        # ↩ with U+FE0E, as Goldmark writes it: without the selector iOS shows an emoji
+        super().__init__(USE_DEFINITION_ORDER=False, BACKLINK_TEXT="&#8617;&#65038;", **kwargs)
+
+    def extendMarkdown(self, md: Markdown) -> None:
+        super().extendMarkdown(md)
+        # References are known only after the inline step (20); the notes are then already in
+        # reference order (footnote-reorder, 19) and repeated references linked
+        # (footnote-duplicate, 15, which finds the list by Python-Markdown's names).
+        md.treeprocessors.register(_GoldmarkNames(self), "footnote-goldmark", 14)
+
+
+class _GoldmarkNames(Treeprocessor):
+    def __init__(self, footnotes: GoldmarkFootnotesExtension) -> None:
+        self.footnotes = footnotes
+
+    def run(self, root: Any) -> None:
+        numbers = {label: str(n) for n, label in enumerate(self.footnotes.footnote_order, start=1)}
+
+        def number(el: Any, attribute: str) -> bool:
+            """Renames a label-named anchor by its number; False if nothing refers to the note."""
+            m = _ANCHOR.fullmatch(el.get(attribute, ""))
+            if not m or m.group(4) not in numbers:
+                return False
+            repeat = m.group(3) and str(int(m.group(3)) - 1)  # 2nd reference: fnref2 here, fnref1 there
+            kind = f"ref{repeat}" if m.group(2) is not None else ""
+            el.set(attribute, f"{m.group(1)}fn{kind}:{numbers[m.group(4)]}")
+            return True
+
+        for parent in root.iter():
+            for el in list(parent):
+                cls = el.get("class")
+                if el.tag == "div" and cls == "footnote":
+                    el.set("class", "footnotes")
+                    ol = el.find("ol")
+                    for li in list(ol):
+                        if not number(li, "id"):
+                            ol.remove(li)  # a note nothing refers to
+                        backrefs = [a for a in li.iter("a") if a.get("class") == "footnote-backref"]
+                        for a in backrefs[:-1]:
+                            a.tail = "\xa0" + (a.tail or "")  # ↩︎ ↩︎ for a note referred to twice
+                    if not len(ol):
+                        parent.remove(el)
+                elif el.tag == "a" and cls in ("footnote-ref", "footnote-backref"):
+                    el.attrib.pop("title", None)  # English ("Jump back to footnote 1…"); Goldmark has none
+                    number(el, "href")
+                elif el.tag == "sup" and len(el) and el[0].get("class") == "footnote-ref":
+                    number(el, "id")
