@@ -38,6 +38,8 @@ class _GoldmarkNames(Treeprocessor):
         self.footnotes = footnotes
 
     def run(self, root: Any) -> None:
+        if not self.footnotes.footnotes:
+            return  # most posts: no notes, nothing to rename
         numbers = {label: str(n) for n, label in enumerate(self.footnotes.footnote_order, start=1)}
 
         def number(el: Any, attribute: str) -> bool:
