@@ -172,6 +172,22 @@ class BuildCache:
             self._changed.add(rel)
         self._write("DELETE FROM rendered WHERE relpath = ?", rows)
 
+    def use_cascade(self, digest: str) -> bool:
+        """Whether the cached posts were read with this cascade (what section pages hand down,
+        `cascade.Cascade.digest`). If not, they are forgotten, with their renderings and the
+        feeds they fed, as a change of settings forgets them."""
+        if self.db is None or self._meta.get("cascade", "") == digest:
+            return True
+        self._index, self._changed, self._rewrite = {}, set(), True
+        if self.readonly:
+            self.stale_render = True
+            return False
+        self.db.executescript("DELETE FROM blobs; DELETE FROM index_delta; DELETE FROM rendered; DELETE FROM feeds;")
+        self._delta_rows = 0
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("cascade", digest)])
+        self._meta["cascade"] = digest
+        return False
+
     # -- rendered HTML -----------------------------------------------------------------------
     def rendered(self, wanted: dict[str, tuple[int, int]]) -> dict[str, RenderedPost]:
         """The rendered item of each wanted post whose file is unchanged since it was rendered."""

@@ -85,6 +85,14 @@ class Parsed:
     fm_text: str
     fm_line: int  # line number of the first front matter line in the file
 
+    def line_of(self, key: str) -> int:
+        """The line of a top-level key (any case); the front matter's first line if not found."""
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*[:=]", re.IGNORECASE)
+        for i, line in enumerate(self.fm_text.split("\n")):
+            if pattern.match(line):
+                return self.fm_line + i
+        return self.fm_line
+
 
 def split(text: str, display: str) -> Parsed:
     """Separate front matter from the Markdown body, with line numbers for errors."""

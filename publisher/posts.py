@@ -23,6 +23,7 @@ from publisher.errors import PostError, Problem
 from publisher.models import Post
 
 if TYPE_CHECKING:
+    from publisher.cascade import Cascade, Rule
     from publisher.front_matter import Parsed
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -65,6 +66,7 @@ class Found(NamedTuple):
     sources: list[Source]
     problems: list[Problem]
     other_languages: int  # pages in another of the site's languages: counted, never read
+    sections: list[Source]  # section pages (`_index.md`) of this language: only their cascade is read
 
 
 def discover(content_dir: Path, stat: bool = True, languages: Languages = ENGLISH) -> Found:
@@ -74,15 +76,17 @@ def discover(content_dir: Path, stat: bool = True, languages: Languages = ENGLIS
     mtimes are left UNSTATED for the parsing workers to fill in: `stamped` does it.
 
     Leaf bundles (`dir/index.md`, or `dir/index.<key>.md` for a language key) are posts and
-    everything else in their folder is a resource; `_index.md` section pages (of any language)
-    and non-Markdown files are skipped; a symlink whose target lies outside content_dir is
-    reported and never read. Pages in the site's other languages (`page_name`) are only
-    counted. Plain strings and scandir only: this runs over every file on every build.
+    everything else in their folder is a resource; `_index.md` section pages are no posts (those
+    of this language are returned apart, for their cascade); non-Markdown files are skipped; a
+    symlink whose target lies outside content_dir is reported and never read. Pages in the
+    site's other languages (`page_name`) are only counted. Plain strings and scandir only: this
+    runs over every file on every build.
     """
     if not content_dir.is_dir():
         raise PostError([Problem(str(content_dir), None, "content folder not found; set content_dir in the config")])
     root = os.path.realpath(content_dir)
     found: list[Source] = []
+    sections: list[Source] = []
     problems: list[Problem] = []
     other_languages = 0
     seen_dirs: set[str] = set()
@@ -128,8 +132,11 @@ def discover(content_dir: Path, stat: bool = True, languages: Languages = ENGLIS
                 if entry.is_dir():
                     walk(entry.path, prefix + name + "/")
                     continue
-                if name.startswith("_index."):
-                    continue  # a section's (or a term's) own page, in any language
+                if name.startswith("_index."):  # a section's (or a term's) own page
+                    page = page_name(name, languages)
+                    if page is not None and page[1] == wanted and entry.is_file():
+                        sections.append(make(Source, (entry.path, prefix + name, UNSTATED, UNSTATED)))
+                    continue
                 if name.count(".") == 1:  # most files: name.md, in the default language (page_name, made quick)
                     if not name.lower().endswith(MARKDOWN_SUFFIXES):
                         continue
@@ -159,7 +166,8 @@ def discover(content_dir: Path, stat: bool = True, languages: Languages = ENGLIS
     make = tuple.__new__  # NamedTuple's own __new__ is Python code, run here once per file
     walk(str(content_dir), "")
     found.sort(key=itemgetter(1))  # relpath
-    return Found(found, problems, other_languages)
+    sections.sort(key=itemgetter(1))
+    return Found(found, problems, other_languages, sections)
 
 
 def stamped(source: Source) -> Source:
@@ -192,21 +200,22 @@ def read_text(source: Source, display: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def load_post(source: Source, config: Config) -> Post:
-    """Validate one post's front matter into a Post; every problem found is reported at once."""
+def load_post(source: Source, config: Config, cascade: Cascade | None = None) -> Post:
+    """Validate one post's front matter (with what its sections' cascade hands down) into a
+    Post; every problem found is reported at once."""
     from publisher.front_matter import split  # PyYAML: imported by the processes that parse
 
     display = display_path(source.path)
-    return _to_post(source, split(read_text(source, display), display), config, display)
+    return _to_post(source, split(read_text(source, display), display), config, display, cascade)
 
 
-def load_post_and_body(source: Source, config: Config) -> tuple[Post, str]:
+def load_post_and_body(source: Source, config: Config, cascade: Cascade | None = None) -> tuple[Post, str]:
     """The post and its Markdown body, from one read of the file."""
     from publisher.front_matter import split
 
     display = display_path(source.path)
     parsed = split(read_text(source, display), display)
-    return _to_post(source, parsed, config, display), clean_text(parsed.body)
+    return _to_post(source, parsed, config, display, cascade), clean_text(parsed.body)
 
 
 def line_of_match(path: str, pattern: str) -> int | None:
@@ -237,16 +246,21 @@ class _Fields:
         self.tz = tz
         self.display = display
         self.problems: list[Problem] = []
+        self.cascaded: dict[str, Rule] = {}  # keys whose value came from a section's cascade
 
-    def line_of(self, key: str) -> int:
-        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*[:=]", re.IGNORECASE)
-        for i, line in enumerate(self.parsed.fm_text.split("\n")):
-            if pattern.match(line):
-                return self.parsed.fm_line + i
-        return self.parsed.fm_line
+    def inherit(self, inherited: dict[str, tuple[Any, Rule]]) -> None:
+        """Take what a section's cascade hands down, for keys the post does not set itself."""
+        for key, (value, rule) in inherited.items():
+            if key not in self.meta:
+                self.meta[key] = value
+                self.cascaded[key] = rule
 
     def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.display, self.line_of(key), message))
+        rule = self.cascaded.get(key)
+        if rule is not None:  # the value is the section page's: point there
+            self.problems.append(Problem(rule.origin, rule.line, f"{message} (in its cascade, for {self.display})"))
+        else:
+            self.problems.append(Problem(self.display, self.parsed.line_of(key), message))
 
     def first(self, *keys: str) -> tuple[str, Any]:
         for key in keys:
@@ -346,8 +360,10 @@ class _Fields:
 NOT_A_POST = " (or, if this page is not a post, build: {list: never}; or list the post sections in main_sections)"
 
 
-def _to_post(source: Source, parsed: Parsed, config: Config, display: str) -> Post:
+def _to_post(source: Source, parsed: Parsed, config: Config, display: str, cascade: Cascade | None) -> Post:
     f = _Fields(parsed, config.timezone, display)
+    if cascade is not None and cascade.rules:
+        f.inherit(cascade.inherited(source.relpath, config.hugo_languages.published))
     *folders, filename = source.relpath.split("/")  # relpath is always '/'-separated
     name = (page_name(filename, config.hugo_languages) or (filename, ""))[0]
     if folders and filename.startswith("index."):  # a leaf bundle (discover's rule): named by its folder

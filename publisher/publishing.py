@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, get_args
 
 from publisher import __version__, rendering, shortcodes, urls, workers
+from publisher import cascade as cascade_mod
 from publisher import posts as posts_mod
 from publisher.cache import BuildCache
 from publisher.config import Config
@@ -54,6 +55,7 @@ class Site:
     index: list[PostIndex]
     problems: list[Problem]
     other_languages: int = 0  # pages of the Hugo site's other languages, left to their own sites
+    cascade: cascade_mod.Cascade = field(default_factory=cascade_mod.Cascade)  # what section pages hand down
 
     @cached_property
     def _by_status(self) -> dict[Status, list[PostIndex]]:
@@ -80,6 +82,7 @@ class Site:
     def load(self, entries: Iterable[PostIndex]) -> list[Post]:
         """Full posts for index entries, read again from disk (builds never need this)."""
         sources = [_source(self.config, e) for e in entries]
+        _state.cascade = self.cascade
         return [post for post, _ in _map(_load_one, sources, self.config, PARALLEL_PARSE_MIN) if post is not None]
 
     @property
@@ -149,7 +152,14 @@ def load_site(
     now = now or datetime.now(UTC)
     known = cache.index() if cache is not None else {}
     # With nothing cached, no stamp needs comparing here: the parsing workers stat the files.
-    sources, problems, other_languages = posts_mod.discover(config.content_dir, bool(known), config.hugo_languages)
+    sources, problems, other_languages, sections = posts_mod.discover(
+        config.content_dir, bool(known), config.hugo_languages
+    )
+    cascade, cascade_problems = cascade_mod.load(sections)
+    problems.extend(cascade_problems)
+    if cache is not None and not cache.use_cascade(cascade.digest()):
+        known = cache.index()  # emptied: every post inherits anew
+    _state.cascade = cascade
     index: list[PostIndex] = []
     todo = []
     for source in sources:
@@ -174,7 +184,7 @@ def load_site(
         cache.store_posts(results)
         cache.forget_posts(set(known) - {s.relpath for s in sources})
     unique, duplicates = _check_unique(index, config, now.timestamp())
-    return Site(config, now, unique, problems + duplicates, other_languages)
+    return Site(config, now, unique, problems + duplicates, other_languages, cascade)
 
 
 def _check_unique(index: list[PostIndex], config: Config, now: float) -> tuple[list[PostIndex], list[Problem]]:
@@ -403,7 +413,7 @@ def _render_all(
         return out, fresh
     advance = progress("Rendering posts", len(todo))
     if helper is not None and len(todo) < PARALLEL_RENDER_MIN:
-        helper.submit(_render_one, [(s,) for s in todo])
+        helper.submit(_render_one, [(s, site.cascade) for s in todo])
         _import_feeds()  # needed next, for the feeds this process writes
         results = helper.collect()
     else:
@@ -435,6 +445,7 @@ class _State:
     """What forked workers inherit instead of receiving it pickled with every task."""
 
     config: Config
+    cascade: cascade_mod.Cascade = cascade_mod.Cascade()  # the site's, once its sections are read
     renderer: Any = None
     refs: shortcodes.Refs | None = None  # the site's posts, once the index is read (for ref/relref)
     rendered: ClassVar[dict[str, RenderedPost]] = {}
@@ -448,7 +459,7 @@ def _parse_one(source: posts_mod.Source) -> tuple[str, tuple[int, int], PostInde
     """A Parsed as a plain tuple (load_site rebuilds it: a NamedTuple's __new__ is Python)."""
     source = posts_mod.stamped(source)
     try:
-        post = posts_mod.load_post(source, _state.config)
+        post = posts_mod.load_post(source, _state.config, _state.cascade)
     except PostError as exc:
         return (source.relpath, source.stamp, None, exc.problems)
     return (source.relpath, source.stamp, post.index(source.stamp), [])
@@ -456,19 +467,22 @@ def _parse_one(source: posts_mod.Source) -> tuple[str, tuple[int, int], PostInde
 
 def _load_one(source: posts_mod.Source) -> tuple[Post | None, list[Problem]]:
     try:
-        return posts_mod.load_post(source, _state.config), []
+        return posts_mod.load_post(source, _state.config, _state.cascade), []
     except PostError as exc:
         return None, exc.problems
 
 
-def _render_one(source: posts_mod.Source) -> RenderedPost | list[Problem]:
+def _render_one(source: posts_mod.Source, cascade: cascade_mod.Cascade | None = None) -> RenderedPost | list[Problem]:
     """(A ref/relref shortcode in a helper, forked before the index was read, raises
-    SiteNeeded: the helper gives the job back and the parent renders it.)"""
+    SiteNeeded: the helper gives the job back and the parent renders it. The helper gets the
+    cascade with each job, for the same reason.)"""
+    if cascade is not None:
+        _state.cascade = cascade
     if _state.renderer is None:
         _state.renderer = rendering.Renderer(_state.config)
     _state.renderer.refs = _state.refs
     try:
-        post, body = posts_mod.load_post_and_body(source, _state.config)
+        post, body = posts_mod.load_post_and_body(source, _state.config, _state.cascade)
         return _state.renderer.render_post(post, body)
     except PostError as exc:
         return exc.problems

@@ -71,8 +71,9 @@ def test_section_pages_other_files_and_dot_files_are_skipped(make_site):
             "posts/real.md": post_text("Real"),
         }
     )
-    sources, problems, _ = posts.discover(config.content_dir)
+    sources, problems, _, sections = posts.discover(config.content_dir)
     assert [s.relpath for s in sources] == ["posts/real.md"]
+    assert [s.relpath for s in sections] == ["_index.md", "posts/_index.md"]  # read for their cascade only
     assert problems == []
 
 
@@ -113,7 +114,7 @@ def test_symlink_inside_content_is_read(make_site):
 
 def test_load_post_raises_post_error_with_every_problem(make_site):
     config = make_site({"posts/bad.md": "---\ndraft: true\n---\n"})
-    (source,), _, _ = posts.discover(config.content_dir)
+    (source,), *_ = posts.discover(config.content_dir)
     with pytest.raises(PostError) as err:
         posts.load_post(source, config)
     assert [(p.line, p.message) for p in err.value.problems] == [
@@ -375,7 +376,7 @@ def test_terms_are_deduplicated_and_cleaned(make_site):
 def test_bom_and_crlf_are_accepted(make_site):
     raw = b"\xef\xbb\xbf---\r\ntitle: Hello\r\ndate: 2026-01-10\r\n---\r\nLine 1\r\nLine 2\r\n"
     config = make_site({"posts/p.md": raw})
-    (source,), _, _ = posts.discover(config.content_dir)
+    (source,), *_ = posts.discover(config.content_dir)
     post, body = posts.load_post_and_body(source, config)
     assert post.title == "Hello"
     assert body.lstrip("\n") == "Line 1\nLine 2\n"

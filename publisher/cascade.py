@@ -1,0 +1,126 @@
+"""Hugo's cascade: front matter a section's `_index.md` hands down to the pages below it.
+
+A blog may hide a whole section this way (`cascade: {build: {list: never}}`, or `draft: true`)
+or give every post in it an author or an image; a build that ignored it would put hidden posts
+in the feeds and email them. A post's own front matter wins, then the nearest section's
+cascade, then the ones above it (`content/_index.md` is the whole site's). An entry may be
+limited with `_target` (or `target`): `path`, a glob such as `/posts/**` matched against the
+page's file path (`/posts/a.md`, as Hugo 0.111 does) or its path without the extension (as
+later Hugo does); `kind` (a post is a `page`); `lang`; `environment` (a build is `production`).
+
+Only section pages whose text mentions "cascade" are parsed, so a blog without one pays a
+read of each `_index.md`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from publisher.errors import PostError, Problem
+from publisher.posts import Source, display_path, read_text
+
+_TARGET_KEYS = ("path", "kind", "lang", "environment")
+ENVIRONMENT = "production"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One cascade entry of one section page."""
+
+    section: str  # the section folder's relpath with a trailing "/"; "" for content/ itself
+    values: dict[str, Any]  # front matter keys lower-cased, as posts reads them
+    origin: str  # the _index file, as problems show it
+    line: int  # the line of its `cascade` key
+    target: dict[str, str]  # _target's conditions, keys lower-cased
+
+    def applies(self, relpath: str, language: str) -> bool:
+        if not relpath.startswith(self.section):
+            return False
+        t = self.target
+        if t.get("kind", "page").lower() != "page" or t.get("environment", ENVIRONMENT).lower() != ENVIRONMENT:
+            return False
+        if t.get("lang", language).lower() != language.lower():
+            return False
+        return "path" not in t or _path_matches(t["path"], relpath)
+
+
+@dataclass(frozen=True)
+class Cascade:
+    rules: tuple[Rule, ...] = ()  # deepest section first
+
+    def digest(self) -> str:
+        """Changes whenever what the cascade hands down changes ("" when there is none)."""
+        return hashlib.sha256(repr(self.rules).encode()).hexdigest()[:32] if self.rules else ""
+
+    def inherited(self, relpath: str, language: str) -> dict[str, tuple[Any, Rule]]:
+        """What a page at relpath inherits: key -> (value, the rule it comes from)."""
+        out: dict[str, tuple[Any, Rule]] = {}
+        for rule in self.rules:
+            if rule.applies(relpath, language):
+                for key, value in rule.values.items():
+                    out.setdefault(key, (value, rule))
+        return out
+
+
+def load(sections: list[Source]) -> tuple[Cascade, list[Problem]]:
+    """The cascade of every section page (`_index.md`) given; problems name the file and line."""
+    rules: list[Rule] = []
+    problems: list[Problem] = []
+    for source in sections:
+        display = display_path(source.path)
+        try:
+            text = read_text(source, display)
+            if "cascade" not in text.lower():
+                continue
+            from publisher.front_matter import split  # PyYAML: only when some section cascades
+
+            parsed = split(text, display)
+        except PostError as exc:
+            problems.extend(exc.problems)
+            continue
+        meta = {str(k).lower(): v for k, v in parsed.meta.items()}
+        value = meta.get("cascade")
+        if value is None:
+            continue
+        line = parsed.line_of("cascade")
+        section = source.relpath.rpartition("/")[0]
+        section = section + "/" if section else ""
+        for entry in value if isinstance(value, list) else [value]:
+            try:
+                rules.append(_rule(entry, section, display, line))
+            except ValueError as exc:
+                problems.append(Problem(display, line, str(exc)))
+    rules.sort(key=lambda r: r.section.count("/"), reverse=True)  # stable: a file's entries keep their order
+    return Cascade(tuple(rules)), problems
+
+
+def _rule(entry: Any, section: str, display: str, line: int) -> Rule:
+    if not isinstance(entry, dict):
+        raise ValueError("'cascade' must be a table of front matter fields, or a list of such tables")
+    values = {str(k).lower(): v for k, v in entry.items()}
+    target: Any = {}
+    for key in ("_target", "target"):
+        if key in values:
+            target = values.pop(key)
+    if not isinstance(target, dict):
+        raise ValueError("a cascade's '_target' must be a table, like {path: '/posts/**'}")
+    target = {str(k).lower(): v for k, v in target.items()}
+    for key, value in target.items():
+        if key not in _TARGET_KEYS:
+            raise ValueError(f"a cascade's '_target' has an unknown key {key!r}; use {', '.join(_TARGET_KEYS)}")
+        if not isinstance(value, str):
+            raise ValueError(f"a cascade's '_target' {key} must be text, not {value!r}")
+    return Rule(section, values, display, line, target)
+
+
+def _path_matches(pattern: str, relpath: str) -> bool:
+    from wcmatch import glob  # Hugo's globs: ** crosses folders, {a,b} alternatives
+
+    stem = relpath.rpartition(".")[0]
+    paths = ["/" + relpath, "/" + stem]
+    if stem.endswith("/index"):  # a leaf bundle: its folder is its path
+        paths.append("/" + stem[: -len("/index")])
+    flags = glob.GLOBSTAR | glob.BRACE | glob.IGNORECASE | glob.DOTGLOB
+    return any(glob.globmatch(p, pattern, flags=flags) for p in paths)

@@ -1,0 +1,133 @@
+"""Hugo's cascade: what a section's _index.md hands down to the posts below it, through real
+builds whose feeds are parsed back."""
+
+from __future__ import annotations
+
+import feedparser
+
+from publisher import cascade as cascade_mod
+from publisher import posts
+from publisher.publishing import build, check, load_site
+from tests.conftest import NOW, post_text
+from tests.test_publishing import bump_mtime, snapshot
+
+
+def section(body: str, title: str = "Section") -> str:
+    return f"---\ntitle: {title}\n{body}---\n"
+
+
+def titles(config, feed: str = "index.xml") -> list[str]:
+    return sorted(e.title for e in feedparser.parse((config.output_dir / feed).read_bytes()).entries)
+
+
+def test_a_section_hidden_by_its_cascade_is_in_no_feed(make_site) -> None:
+    config = make_site(
+        {
+            "posts/a.md": post_text("Public", tags=["x"]),
+            "private/_index.md": section("cascade:\n  build:\n    list: never\n"),
+            "private/b.md": post_text("Hidden", tags=["x"]),
+            "drafts/_index.md": section("cascade:\n  draft: true\n"),
+            "drafts/c.md": post_text("Draft", tags=["x"]),
+        }
+    )
+    report = build(config, now=NOW)
+    assert report.ok
+    assert titles(config) == ["Public"] and titles(config, "tags/x/index.xml") == ["Public"]
+    assert report.site.count("unlisted") == 1 and report.site.count("draft") == 1
+
+
+def test_the_posts_own_front_matter_wins_then_the_nearest_section(make_site) -> None:
+    config = make_site(
+        {
+            "_index.md": section("cascade:\n  author: Site Author\n  color: red\n"),
+            "posts/_index.md": section("cascade:\n  author: Posts Author\n"),
+            "posts/a.md": post_text("A"),
+            "posts/b.md": post_text("B", author="Own Author"),
+            "notes/c.md": post_text("C"),
+        }
+    )
+    site = load_site(config, now=NOW)
+    by_title = {p.title: p for p in site.posts}
+    assert by_title["A"].authors == ("Posts Author",) and by_title["A"].params["color"] == "red"
+    assert by_title["B"].authors == ("Own Author",)
+    assert by_title["C"].authors == ("Site Author",)
+    build(config, now=NOW)
+    authors = {e.title: e.author for e in feedparser.parse((config.output_dir / "index.xml").read_bytes()).entries}
+    assert "Posts Author" in authors["A"] and "Own Author" in authors["B"]
+
+
+def test_a_target_limits_an_entry_to_the_pages_it_matches(make_site) -> None:
+    config = make_site(
+        {
+            "posts/_index.md": section(
+                "cascade:\n"
+                "  - _target:\n      path: /posts/2025/**\n    draft: true\n"
+                "  - target:\n      kind: section\n    author: Not For Pages\n"
+                "  - _target:\n      lang: fr\n    author: Not In This Language\n"
+                "  - _target:\n      path: /posts/bundle\n      environment: production\n    author: Bundle Author\n"
+            ),
+            "posts/2025/old.md": post_text("Old"),
+            "posts/2026/new.md": post_text("New"),
+            "posts/bundle/index.md": post_text("Bundle"),
+        }
+    )
+    site = load_site(config, now=NOW)
+    by_title = {p.title: p for p in site.posts}
+    assert by_title["Old"].draft and not by_title["New"].draft
+    assert by_title["New"].authors == () and by_title["Bundle"].authors == ("Bundle Author",)
+
+
+def test_a_bad_cascade_is_reported_at_its_line_and_the_posts_still_build(make_site, monkeypatch) -> None:
+    config = make_site(
+        {
+            "posts/_index.md": section("description: x\ncascade: 5\n"),
+            "posts/a.md": post_text("A"),
+            "notes/_index.md": section("cascade:\n  _target:\n    page: x\n"),
+            "notes/b.md": post_text("B"),
+        }
+    )
+    monkeypatch.chdir(config.content_dir.parent)  # paths shown as the operator sees them
+    report = check(config, now=NOW)
+    messages = sorted(str(p) for p in report.site.problems)
+    assert messages == [
+        "content/notes/_index.md:3: a cascade's '_target' has an unknown key 'page'; use path, kind, lang, environment",
+        "content/posts/_index.md:4: 'cascade' must be a table of front matter fields, or a list of such tables",
+    ]
+    assert report.site.count("published") == 2
+
+
+def test_a_bad_cascaded_value_names_the_section_page_and_the_post(make_site, monkeypatch) -> None:
+    config = make_site(
+        {"posts/_index.md": section("cascade:\n  draft: maybe\n"), "posts/a.md": post_text("A"), "b.md": post_text("B")}
+    )
+    monkeypatch.chdir(config.content_dir.parent)
+    report = build(config, now=NOW)
+    assert [str(p) for p in report.site.problems] == [
+        "content/posts/_index.md:3: 'draft' must be true or false, not 'maybe' (in its cascade, for content/posts/a.md)"
+    ]
+    assert not report.ok and titles(config) == ["B"]
+
+
+def test_a_cascade_edit_reaches_the_feeds_of_a_cached_build(make_site) -> None:
+    config = make_site({"posts/_index.md": section(""), "posts/a.md": post_text("A"), "posts/b.md": post_text("B")})
+    build(config, now=NOW)
+    assert titles(config) == ["A", "B"]
+    index = config.content_dir / "posts/_index.md"
+    index.write_text(section("cascade:\n  build:\n    list: never\n"))
+    bump_mtime(index)
+    build(config, now=NOW)
+    assert titles(config) == []
+    index.write_text(section("cascade:\n  author: Back\n"))
+    bump_mtime(index)
+    build(config, now=NOW)
+    assert titles(config) == ["A", "B"]
+    before = snapshot(config.output_dir)
+    assert build(config, now=NOW).written == [] and snapshot(config.output_dir) == before
+
+
+def test_section_pages_without_a_cascade_are_not_parsed(make_site) -> None:
+    # A section page is read, but only parsed when it mentions a cascade: a broken one costs nothing.
+    config = make_site({"posts/_index.md": "---\ntitle: [unclosed\n---\n", "posts/a.md": post_text("A")})
+    found = posts.discover(config.content_dir)
+    cascade, problems = cascade_mod.load(found.sections)
+    assert cascade.rules == () and problems == [] and cascade.digest() == ""
