@@ -9,7 +9,9 @@ page's file path (`/posts/a.md`, as Hugo 0.111 does) or its path without the ext
 later Hugo does); `kind` (a post is a `page`); `lang`; `environment` (a build is `production`).
 
 Only section pages whose text mentions "cascade" are parsed, so a blog without one pays a
-read of each `_index.md`.
+read of each `_index.md`. A cascade that can't be read holds back every post below it (each
+rejected, naming the section page): published without it, a post the cascade hides would
+reach the feeds and the subscribers' inboxes.
 """
 
 from __future__ import annotations
@@ -49,10 +51,17 @@ class Rule:
 @dataclass(frozen=True)
 class Cascade:
     rules: tuple[Rule, ...] = ()  # deepest section first
+    unreadable: tuple[tuple[str, str], ...] = ()  # (section, "path:line" of its section page)
 
     def digest(self) -> str:
         """Changes whenever what the cascade hands down changes ("" when there is none)."""
-        return hashlib.sha256(repr(self.rules).encode()).hexdigest()[:32] if self.rules else ""
+        if not self.rules and not self.unreadable:
+            return ""
+        return hashlib.sha256(repr((self.rules, self.unreadable)).encode()).hexdigest()[:32]
+
+    def held_back_by(self, relpath: str) -> str | None:
+        """The section page ("path:line") whose unreadable cascade holds this page back, if any."""
+        return next((where for section, where in self.unreadable if relpath.startswith(section)), None)
 
     def inherited(self, relpath: str, language: str) -> dict[str, tuple[Any, Rule]]:
         """What a page at relpath inherits: key -> (value, the rule it comes from)."""
@@ -67,9 +76,12 @@ class Cascade:
 def load(sections: list[Source]) -> tuple[Cascade, list[Problem]]:
     """The cascade of every section page (`_index.md`) given; problems name the file and line."""
     rules: list[Rule] = []
+    unreadable: list[tuple[str, str]] = []
     problems: list[Problem] = []
     for source in sections:
         display = display_path(source.path)
+        section = source.relpath.rpartition("/")[0]
+        section = section + "/" if section else ""
         try:
             text = read_text(source, display)
             if "cascade" not in text.lower():
@@ -79,21 +91,23 @@ def load(sections: list[Source]) -> tuple[Cascade, list[Problem]]:
             parsed = split(text, display)
         except PostError as exc:
             problems.extend(exc.problems)
+            first = exc.problems[0]
+            unreadable.append((section, f"{display}:{first.line}" if first.line else display))
             continue
         meta = {str(k).lower(): v for k, v in parsed.meta.items()}
         value = meta.get("cascade")
         if value is None:
             continue
         line = parsed.line_of("cascade")
-        section = source.relpath.rpartition("/")[0]
-        section = section + "/" if section else ""
-        for entry in value if isinstance(value, list) else [value]:
-            try:
-                rules.append(_rule(entry, section, display, line))
-            except ValueError as exc:
-                problems.append(Problem(display, line, str(exc)))
+        try:
+            entries = [_rule(e, section, display, line) for e in (value if isinstance(value, list) else [value])]
+        except ValueError as exc:
+            problems.append(Problem(display, line, str(exc)))
+            unreadable.append((section, f"{display}:{line}"))
+            continue
+        rules.extend(entries)
     rules.sort(key=lambda r: r.section.count("/"), reverse=True)  # stable: a file's entries keep their order
-    return Cascade(tuple(rules)), problems
+    return Cascade(tuple(rules), tuple(unreadable)), problems
 
 
 def _rule(entry: Any, section: str, display: str, line: int) -> Rule:

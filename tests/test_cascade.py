@@ -7,7 +7,7 @@ import feedparser
 
 from publisher import cascade as cascade_mod
 from publisher import posts
-from publisher.publishing import build, check, load_site
+from publisher.publishing import build, load_site
 from tests.conftest import NOW, post_text
 from tests.test_publishing import bump_mtime, snapshot
 
@@ -77,23 +77,36 @@ def test_a_target_limits_an_entry_to_the_pages_it_matches(make_site) -> None:
     assert by_title["New"].authors == () and by_title["Bundle"].authors == ("Bundle Author",)
 
 
-def test_a_bad_cascade_is_reported_at_its_line_and_the_posts_still_build(make_site, monkeypatch) -> None:
+def test_a_cascade_that_cant_be_read_holds_back_the_posts_below_it(make_site, monkeypatch) -> None:
+    # Published without it, a post the cascade was meant to hide would be emailed.
     config = make_site(
         {
             "posts/_index.md": section("description: x\ncascade: 5\n"),
             "posts/a.md": post_text("A"),
-            "notes/_index.md": section("cascade:\n  _target:\n    page: x\n"),
+            "notes/_index.md": section("cascade:\n  _target:\n    page: x\n  draft: true\n"),
             "notes/b.md": post_text("B"),
+            "drafts/_index.md": "---\ntitle: [unclosed\ncascade:\n  draft: true\n---\n",
+            "drafts/c.md": post_text("C"),
+            "pages/_index.md": section("cascade:\n  author: Fine\n"),
+            "pages/d.md": post_text("D"),
         }
     )
     monkeypatch.chdir(config.content_dir.parent)  # paths shown as the operator sees them
-    report = check(config, now=NOW)
-    messages = sorted(str(p) for p in report.site.problems)
-    assert messages == [
+    report = build(config, now=NOW)
+    problems = sorted(str(p) for p in report.site.problems)
+    assert problems[0].startswith("content/drafts/_index.md:3: invalid YAML front matter")
+    assert problems[1:] == [
+        "content/drafts/c.md: held back until the cascade at content/drafts/_index.md:3 can be read (see there)",
         "content/notes/_index.md:3: a cascade's '_target' has an unknown key 'page'; use path, kind, lang, environment",
+        "content/notes/b.md: held back until the cascade at content/notes/_index.md:3 can be read (see there)",
         "content/posts/_index.md:4: 'cascade' must be a table of front matter fields, or a list of such tables",
+        "content/posts/a.md: held back until the cascade at content/posts/_index.md:4 can be read (see there)",
     ]
-    assert report.site.count("published") == 2
+    assert not report.ok and titles(config) == ["D"]
+    (config.content_dir / "notes/_index.md").write_text(section("cascade:\n  draft: true\n"))
+    (config.content_dir / "posts/_index.md").write_text(section("cascade:\n  author: Fixed\n"))
+    assert titles(config) == ["D"] and build(config, now=NOW).site.count("draft") == 1
+    assert titles(config) == ["A", "D"]
 
 
 def test_a_bad_cascaded_value_names_the_section_page_and_the_post(make_site, monkeypatch) -> None:
