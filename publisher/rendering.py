@@ -48,8 +48,8 @@ def _markdown_extensions(emoji: bool = False) -> list[Any]:
     from pymdownx.superfences import SuperFencesCodeExtension
     from pymdownx.tilde import DeleteSubExtension
 
+    from publisher.commonmark import CommonMarkExtension
     from publisher.commonmark_lists import CommonMarkListsExtension
-    from publisher.commonmark_quotes import CommonMarkQuotesExtension
     from publisher.footnotes import GoldmarkFootnotesExtension
 
     extensions = [
@@ -64,7 +64,7 @@ def _markdown_extensions(emoji: bool = False) -> list[Any]:
         sane_lists.SaneListExtension(),
         DeleteSubExtension(subscript=False),  # ~~struck~~ only: Goldmark has no ~subscript~
         CommonMarkListsExtension(),  # lists as Goldmark reads them: after a paragraph, nested by 2
-        CommonMarkQuotesExtension(),  # a blank line ends a quote
+        CommonMarkExtension(),  # quotes, headings, escapes and line breaks as Goldmark reads them
     ]
     if emoji:
         from pymdownx.emoji import EmojiExtension, gemoji, to_alt
@@ -81,7 +81,7 @@ def template_dirs(config: Config) -> list[Path]:
 _OUTPUT_CODE = (  # the modules whose code shapes what a post renders to
     "rendering.py",
     "commonmark_lists.py",
-    "commonmark_quotes.py",
+    "commonmark.py",
     "footnotes.py",
     "shortcodes.py",
     "feeds.py",

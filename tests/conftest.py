@@ -269,17 +269,24 @@ def hugo_html(tmp_path: Path) -> Callable[[dict[str, str]], dict[str, str]]:
     return render
 
 
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+
+
 def canonical_html(html: str) -> str:
     """HTML with what does not show told away: attribute order, whitespace between blocks,
-    ARIA roles (Goldmark's footnotes carry them), `<hr>` vs `<hr />`."""
+    ARIA roles (Goldmark's footnotes carry them), `<hr>` vs `<hr />`, a code block's last
+    newline and class, and heading ids (Hugo's; a feed item or an email needs none)."""
     from lxml import html as lxml_html
 
     root = lxml_html.fragment_fromstring(html, create_parent="div")
     for el in root.iter():
         if isinstance(el.tag, str):
-            attributes = sorted((k, v) for k, v in el.attrib.items() if k != "role")
+            hidden = {"role"} | ({"id"} if el.tag in HEADINGS else set()) | ({"class"} if el.tag == "pre" else set())
+            attributes = sorted((k, v) for k, v in el.attrib.items() if k not in hidden)
             el.attrib.clear()
             el.attrib.update(attributes)
+            if el.tag == "code" and el.getparent() is not None and el.getparent().tag == "pre" and el.text:
+                el.text = el.text.removesuffix("\n")
         for end in ("text", "tail"):
             if not (getattr(el, end) or "").strip():
                 setattr(el, end, None)

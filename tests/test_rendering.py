@@ -144,8 +144,8 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
     # as the extensions by name, on every feature they add.
     import markdown
 
+    from publisher.commonmark import CommonMarkExtension
     from publisher.commonmark_lists import CommonMarkListsExtension
-    from publisher.commonmark_quotes import CommonMarkQuotesExtension
     from publisher.footnotes import GoldmarkFootnotesExtension
 
     body = (
@@ -156,7 +156,7 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
     config = make_site({"posts/a.md": post_text()})
     mine = Renderer(config).md.convert(body)
     names = ["abbr", "attr_list", "def_list", "md_in_html", "tables", "sane_lists"]
-    ours = [GoldmarkFootnotesExtension(), CommonMarkListsExtension(), CommonMarkQuotesExtension()]
+    ours = [GoldmarkFootnotesExtension(), CommonMarkListsExtension(), CommonMarkExtension()]
     by_name = markdown.Markdown(
         extensions=[*names, "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tilde", *ours],
         extension_configs={"pymdownx.highlight": {"use_pygments": False}, "pymdownx.tilde": {"subscript": False}},

@@ -1,0 +1,70 @@
+"""CommonMark's rules for quotes, headings, escapes and line breaks, as Hugo's Goldmark reads them."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import html as lxml_html
+
+from publisher.rendering import Renderer
+from tests.conftest import canonical_html, post_text
+
+CASES = {
+    "two_quotes": "> 第一段引言\n\n> 第二段引言\n",
+    "one_quote_two_paragraphs": "> one\n>\n> two\n",
+    "lazy_line_then_a_new_quote": "> one\nlazy\n\n> two\n",
+    "nested_quotes_apart": "> > a\n\n> > b\n",
+    "outer_quote_goes_on": "> > inner\n>\n> outer\n",
+    "quote_paragraph_quote": "> one\n\ntext\n\n> two\n",
+    "quote_in_a_list_item": "- item\n\n  > one\n\n  > two\n",
+    "hashtag_at_a_line_start": "今天聊到\n#數位遊牧 與 #遠距工作\n",
+    "issue_number_on_its_own_line": "See issue\n#123 for details.\n",
+    "heading_needs_a_space": "#Not a heading\n\n## A heading ##\n",
+    "closing_hashes_need_a_space": "# C#\n\n## F# and C# ##\n",
+    "indented_heading_and_seven_hashes": "   ### three spaces\n\n####### seven\n",
+    "empty_headings": "#\n\n## ##\n",
+    "heading_interrupts_a_paragraph": "text\n## 標題\nmore\n",
+    "any_punctuation_escapes": "Price \\$12, 50\\% off, e\\@f, \\:smile\\:, \\<b\\>, a\\&b\n",
+    "backslash_line_break": "第一行\\\n第二行\n",
+    "backslash_in_code_is_kept": "`a\\$b` and\n\n    c\\%d\n",
+}
+
+
+@pytest.fixture
+def renderer(make_site) -> Renderer:
+    return Renderer(make_site({"posts/a.md": post_text()}))
+
+
+def _quotes(html: str) -> list[list[str]]:
+    root = lxml_html.fragment_fromstring(html, create_parent="div")
+    return [[p.text_content() for p in quote.iter("p")] for quote in root.iterfind("blockquote")]
+
+
+def test_a_blank_line_between_quotes_makes_two_quotes(renderer) -> None:
+    assert _quotes(renderer.markdown_html(CASES["two_quotes"], "")) == [["第一段引言"], ["第二段引言"]]
+
+
+def _headings(html: str) -> list[str]:
+    root = lxml_html.fragment_fromstring(html, create_parent="div")
+    return [f"{h.tag}:{h.text_content()}" for h in root if h.tag.startswith("h")]
+
+
+def test_a_hash_without_a_space_is_text_not_a_heading(renderer) -> None:
+    html = renderer.markdown_html(CASES["hashtag_at_a_line_start"], "")
+    assert _headings(html) == [] and "#數位遊牧 與 #遠距工作" in html
+    assert _headings(renderer.markdown_html(CASES["closing_hashes_need_a_space"], "")) == ["h1:C#", "h2:F# and C#"]
+
+
+def test_punctuation_escapes_and_line_breaks(renderer) -> None:
+    html = renderer.markdown_html(CASES["any_punctuation_escapes"], "")
+    assert "Price $12, 50% off, e@f, :smile:, &lt;b&gt;, a&amp;b" in html
+    assert "第一行<br" in renderer.markdown_html(CASES["backslash_line_break"], "")
+
+
+def test_a_quoted_blank_line_keeps_one_quote(renderer) -> None:
+    assert _quotes(renderer.markdown_html(CASES["one_quote_two_paragraphs"], "")) == [["one", "two"]]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_same_html_as_hugo(renderer, hugo_html, name: str) -> None:
+    hugo = hugo_html({name: CASES[name]})[name]
+    assert canonical_html(renderer.markdown_html(CASES[name], "")) == canonical_html(hugo)
