@@ -15,6 +15,12 @@ preprocessor rewrites the source into Python-Markdown's dialect before the parse
 every line inside an item moves from that item's content column to 4 spaces per level, and a
 blank line goes where CommonMark starts or ends a list and Python-Markdown would not.
 
+It already follows every fenced code block, so it also hands SuperFences fences it can read:
+a blank line before a fence that interrupts a paragraph and after one that text follows, a
+closing line that is the opening run as indented (CommonMark takes a longer run, indented up to
+3 spaces), and a closing line where a fence is never closed (CommonMark ends it with its item
+or the document; SuperFences would show the backticks and the code as a paragraph).
+
 Not the libraries that exist for it: mdx_truly_sane_lists (2-space nesting) makes 4-space and
 tab nesting flat, and mdx_breakless_lists also adds blank lines inside code blocks.
 """
@@ -101,6 +107,7 @@ class _Verbatim:
     margin: int  # where its lines go (-1: outside lists, where nothing moves)
     within: int  # its item's content column: a line left of it ends the item, and this block
     inner: bool  # in the first block of an item (see `_rewrite`)
+    closer: str = ""  # a fence's closing line as SuperFences wants it: the opening run, as indented
 
 
 def _indent(line: str) -> int:
@@ -146,18 +153,26 @@ def _rewrite(lines: list[str]) -> list[str]:
             block, block_depth, block_marker = block + 1, -1, False  # set by this line, below
         if verbatim is not None:
             if n < verbatim.within:
+                if verbatim.closer:
+                    out.append(verbatim.closer)  # CommonMark closes a fence where its item ends
                 verbatim = None  # its item ended, and the block with it
             else:
                 if verbatim.margin >= 0:
                     line = " " * (verbatim.margin + max(0, n - verbatim.strip)) + text
-                out.append(line)
                 end = verbatim.end
                 if isinstance(end, str):
-                    closed = text.startswith(end) and not text.rstrip().strip(end[0])
+                    # CommonMark closes a fence with a run at least as long, indented up to 3
+                    # spaces; SuperFences only with the opening run, indented as it was
+                    closed = n - verbatim.within < 4 and text.startswith(end) and not text.rstrip().strip(end[0])
+                    line = verbatim.closer if closed else line
                 else:
                     closed = end is not None and end.search(text) is not None
+                out.append(line)
                 if closed:
                     prev = "inner" if verbatim.inner else "other"
+                    if verbatim.margin < 0 and verbatim.closer and i < len(lines) and lines[i].strip():
+                        out.append("")  # what follows a fence is a new block
+                        prev = "blank"
                     verbatim = None
                 continue
 
@@ -213,7 +228,8 @@ def _rewrite(lines: list[str]) -> list[str]:
                     # A code block opened on the marker line: Python-Markdown reads it only on a line
                     # of its own, just past the margin (see the first block, below).
                     out.extend([head, " " * (4 * depth + 1) + rest.lstrip(" ")])
-                    verbatim = _Verbatim(fenced.group(1), content, 4 * depth + 1, content, True)
+                    closer = " " * (4 * depth + 1) + fenced.group(1)
+                    verbatim = _Verbatim(fenced.group(1), content, 4 * depth + 1, content, True, closer)
                     prev = "inner"
                 else:
                     out.append(head + rest.lstrip(" "))
@@ -227,6 +243,9 @@ def _rewrite(lines: list[str]) -> list[str]:
         html = _html_start(text, prev == "para") if rel < 4 and text[0] == "<" else False
         inner = bool(stack) and stack[-1].block == block
         if depth == 0:
+            if fenced and prev == "para":
+                out.append("")  # CommonMark: a fence interrupts a paragraph; SuperFences wants a blank line
+                block += 1
             out.append(line)  # outside lists, nothing moves
             margin = -1
         else:
@@ -244,7 +263,8 @@ def _rewrite(lines: list[str]) -> list[str]:
             out.append(" " * margin + text)
         within = stack[-1].content if stack else 0
         if fenced:
-            verbatim = _Verbatim(fenced.group(1), n, margin, within, inner)
+            closer = " " * (n if margin < 0 else margin) + fenced.group(1)
+            verbatim = _Verbatim(fenced.group(1), n, margin, within, inner, closer)
         elif html is not False and not (html.search(text, 2) if html is not None else _closes_itself(text)):
             verbatim = _Verbatim(html, n, margin, within, inner)
         if fenced or text.startswith(">"):
@@ -255,6 +275,8 @@ def _rewrite(lines: list[str]) -> list[str]:
             if not (prev == "para" and para_depth == depth):
                 para_depth, para_first = depth, False
             prev = "para"
+    if verbatim is not None and verbatim.closer:
+        out.append(verbatim.closer)  # CommonMark: a fence never closed runs to the end
     return out
 
 

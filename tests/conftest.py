@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -286,8 +287,12 @@ def canonical_html(html: str) -> str:
             el.attrib.clear()
             el.attrib.update(attributes)
             if el.tag == "code" and el.getparent() is not None and el.getparent().tag == "pre" and el.text:
-                el.text = el.text.removesuffix("\n")
+                el.text = el.text.rstrip("\n")
         for end in ("text", "tail"):
             if not (getattr(el, end) or "").strip():
                 setattr(el, end, None)
-    return lxml_html.tostring(root, encoding="unicode")
+    out = lxml_html.tostring(root, encoding="unicode")
+    return _AROUND_BLOCKS.sub(r"\1", out)  # whitespace next to a block shows nowhere
+
+
+_AROUND_BLOCKS = re.compile(r"\s+(</?(?:p|pre|ul|ol|li|div|blockquote|h[1-6]|table|hr|dl|dd|dt)\b)")
