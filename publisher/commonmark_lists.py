@@ -209,14 +209,16 @@ def _rewrite(lines: list[str]) -> list[str]:
             rest = text[marker.end() :]
             spaces = len(marker.group(3))
             content = n + len(marker.group(1)) + (spaces if 0 < spaces <= 4 else 1)
-            interrupts = prev == "para" and para_depth == depth and not para_first
+            # A list that interrupts a paragraph must start with "1." or a bullet, and have text;
+            # right under an item's own first line it needs no blank line before it either.
+            interrupts = prev == "para" and para_depth == depth
             if not rest and i < len(lines) and lines[i].strip():
                 following = lines[i]
                 if _indent(following) >= content and not interrupts:
                     rest = following.strip()  # an item whose text starts on the next line
                     i += 1
             if not (interrupts and ((ordered and int(marker.group(2)) != 1) or not rest)):
-                new_list = interrupts or (popped is not None and popped.ordered != ordered)
+                new_list = (interrupts and not para_first) or (popped is not None and popped.ordered != ordered)
                 left_block = not block_marker and block_depth > depth
                 if new_list or left_block or prev == "other":
                     out.append("")  # Python-Markdown starts a list only after a blank line
@@ -235,6 +237,9 @@ def _rewrite(lines: list[str]) -> list[str]:
                     out.append(head + rest.lstrip(" "))
                 continue
             # CommonMark: only "-" or "1." with text after it can interrupt a paragraph: this is text
+            if ordered:  # "2016\. …": inside a list, Python-Markdown would read an item of it
+                text = marker.group(2) + "\\" + text[len(marker.group(2)) :]
+                line = " " * n + text
 
         if popped is not None and prev != "blank":
             out.append("")  # the line ends a list (it is no lazy continuation)

@@ -288,9 +288,13 @@ def canonical_html(html: str) -> str:
             el.attrib.update(attributes)
             if el.tag == "code" and el.getparent() is not None and el.getparent().tag == "pre" and el.text:
                 el.text = el.text.rstrip("\n")
+        in_pre = any(a.tag == "pre" for a in el.iterancestors()) or el.tag == "pre"
         for end in ("text", "tail"):
-            if not (getattr(el, end) or "").strip():
+            value = getattr(el, end) or ""
+            if not value.strip():
                 setattr(el, end, None)
+            elif not (in_pre if end == "text" else any(a.tag == "pre" for a in el.iterancestors())):
+                setattr(el, end, re.sub(r"\s+", " ", value))  # a browser shows a run as one space
     out = lxml_html.tostring(root, encoding="unicode")
     return _AROUND_BLOCKS.sub(r"\1", out)  # whitespace next to a block shows nowhere
 

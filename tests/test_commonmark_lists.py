@@ -52,6 +52,11 @@ CASES = {
     "thematic_break_ends_a_list": ("- a\n***\nb\n", "ul[li(a)] hr p(b)"),
     "dashes_end_a_list": ("- a\n---\nb\n", "ul[li(a)] hr p(b)"),
     "html_ends_a_list": ("- a\n<div>\nx\n</div>\n", "ul[li(a)] div"),
+    "a_number_in_an_item_is_text": ("- a\n  2. b\n", "ul[li(a 2. b)]"),
+    "a_year_in_an_ordered_item_is_text": (
+        "1. since\n   2016. that year\n2. b\n",
+        "ol[li(since 2016. that year) li(b)]",
+    ),
     "list_in_a_quote": ("> Points:\n> - a\n>   - c\n", "quote[p(Points:) ul[li(a ul[li(c)])]]"),
     "code_after_a_comment_keeps_its_lines": (
         f"<!-- c -->\n{FENCE}\nstep:\n\n- a\n      b\n{FENCE}\n",
