@@ -257,9 +257,14 @@ def _attempt(func: Callable[..., Any], job: tuple) -> tuple[bool, Any]:
 
 
 def _exit_on_term(signum: int, frame: Any) -> None:
-    """A worker's SIGTERM handler. Noted like the parent's (stop_by_signal), so the inherited
-    quiet_lost_stops stays quiet when the exit is lost in a callback; the parent's stop then
-    ends this worker anyway."""
+    """A worker's SIGTERM handler: unwinds, so a half-written temporary file is removed. Noted
+    like the parent's (stop_by_signal), so the inherited quiet_lost_stops stays quiet when the
+    exit is lost in a callback; the parent's stop then ends this worker anyway."""
     global _stopped_by
     _stopped_by = signum
+    # Whatever this worker could still print is noise to the operator, who asked for the stop:
+    # raised mid-read of the task queue, the exit can surface as the pool's own EOFError with a
+    # traceback. The parent reports the stop.
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     sys.exit(1)
