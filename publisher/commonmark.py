@@ -9,18 +9,31 @@ module (`commonmark_lists`).
   (`# C#` is "C#"); it may be indented up to 3 spaces.
 - Any ASCII punctuation can be escaped with a backslash (`\\$12`, `50\\%`), not just Markdown's
   own characters; a backslash at the end of a line is a line break.
+- A reference link's label may hold code (`` [`Vec`][] ``, `` [`Vec`] ``, common in technical
+  posts): Python-Markdown looked the label up after turning the code into a placeholder, found
+  nothing and showed the brackets. And no space may come between a link's text and its label:
+  `[a] [b]` is two links (Python-Markdown made one, with b's address and a's text).
 """
 
 from __future__ import annotations
 
+import html
 import re
 import string
 from typing import Any
 
-from markdown import Markdown
+from markdown import Markdown, util
 from markdown.blockprocessors import BlockQuoteProcessor, HashHeaderProcessor
 from markdown.extensions import Extension
-from markdown.inlinepatterns import SubstituteTagInlineProcessor
+from markdown.inlinepatterns import (
+    IMAGE_REFERENCE_RE,
+    REFERENCE_RE,
+    ImageReferenceInlineProcessor,
+    ReferenceInlineProcessor,
+    ShortImageReferenceInlineProcessor,
+    ShortReferenceInlineProcessor,
+    SubstituteTagInlineProcessor,
+)
 
 
 class _QuoteProcessor(BlockQuoteProcessor):
@@ -36,6 +49,51 @@ class _HeadingProcessor(HashHeaderProcessor):
     )
 
 
+class _Labels:
+    """For the reference processors: CommonMark's label rules (see the module's docstring)."""
+
+    RE_LINK = re.compile(r"\[([^\]]*)\]", re.DOTALL)  # right after the text: no space between
+    md: Markdown
+
+    def evalId(self, data: str, index: int, text: str) -> tuple[str | None, int, bool]:
+        label, end, handled = super().evalId(data, index, text)  # type: ignore[misc]
+        if handled and label is not None and util.STX in label and label not in self.md.references:
+            written = re.sub(r"\s+", " ", util.INLINE_PLACEHOLDER_RE.sub(self._as_written, label)).lower()
+            if written in self.md.references:
+                label = written
+        return label, end, handled
+
+    def _as_written(self, m: re.Match[str]) -> str:
+        """A placeholder back as the source wrote it: a code span in backticks (one more than
+        the longest run inside), anything else as its text."""
+        value = self.md.treeprocessors["inline"].stashed_nodes.get(m.group(1))  # type: ignore[attr-defined]
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return m.group(0)
+        text = html.unescape("".join(value.itertext()))
+        if value.tag != "code":
+            return text
+        ticks = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+        return f"{ticks} {text} {ticks}" if text.startswith("`") or text.endswith("`") else f"{ticks}{text}{ticks}"
+
+
+class _Reference(_Labels, ReferenceInlineProcessor):
+    pass
+
+
+class _ShortReference(_Labels, ShortReferenceInlineProcessor):
+    pass
+
+
+class _ImageReference(_Labels, ImageReferenceInlineProcessor):
+    pass
+
+
+class _ShortImageReference(_Labels, ShortImageReferenceInlineProcessor):
+    pass
+
+
 class CommonMarkExtension(Extension):
     def extendMarkdown(self, md: Markdown) -> None:
         md.parser.blockprocessors.register(_QuoteProcessor(md.parser), "quote", 20)
@@ -43,3 +101,10 @@ class CommonMarkExtension(Extension):
         md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, *(c for c in string.punctuation if c not in md.ESCAPED_CHARS)]
         # before `escape` (180), which would keep the backslash of a backslash and a newline
         md.inlinePatterns.register(SubstituteTagInlineProcessor(r"\\\n", "br"), "backslash-break", 185)
+        for cls, pattern, name, priority in (
+            (_Reference, REFERENCE_RE, "reference", 170),
+            (_ImageReference, IMAGE_REFERENCE_RE, "image_reference", 140),
+            (_ShortReference, REFERENCE_RE, "short_reference", 130),
+            (_ShortImageReference, IMAGE_REFERENCE_RE, "short_image_ref", 125),
+        ):
+            md.inlinePatterns.register(cls(pattern, md), name, priority)

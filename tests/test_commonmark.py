@@ -1,4 +1,5 @@
-"""CommonMark's rules for quotes, headings, escapes, line breaks and fences, as Hugo's Goldmark reads them."""
+"""CommonMark's rules for quotes, headings, escapes, line breaks, reference labels and fences, as
+Hugo's Goldmark reads them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ CASES = {
     "any_punctuation_escapes": "Price \\$12, 50\\% off, e\\@f, \\:smile\\:, \\<b\\>, a\\&b\n",
     "backslash_line_break": "第一行\\\n第二行\n",
     "backslash_in_code_is_kept": "`a\\$b` and\n\n    c\\%d\n",
+    "reference_labels_with_code": (
+        "Use [`Vec`][] and [`HashMap`] and [the `Arc` type][arc], ![`img`][].\n\n"
+        "[`vec`]: https://doc.rust-lang.org/vec\n[`HashMap`]: https://doc.rust-lang.org/hm\n"
+        "[arc]: https://doc.rust-lang.org/arc\n[`img`]: /i.png\n"
+    ),
+    "text_and_label_apart_are_two_links": (
+        "Recordings from [both] [meetings], and [a][b].\n\n"
+        "[both]: https://a.example/\n[meetings]: https://b.example/\n[b]: https://bb.example/\n"
+    ),
     # Fences (read by commonmark_lists, which follows every fenced block)
     "fence_right_after_a_paragraph": "執行：\n```sh\nmake run\n```\n然後打開瀏覽器。\n",
     "closing_fence_indented": "a\n\n```sh\necho 1\n ```\n\nb\n",
@@ -80,6 +90,23 @@ def test_fences_hugo_reads_are_code_blocks_with_their_lines(renderer) -> None:
     assert code("shorter_run_does_not_close") == ["```\nstill code"]
     html = renderer.markdown_html(CASES["fence_right_after_a_paragraph"], "")
     assert "<p>執行：</p>" in html and "<p>然後打開瀏覽器。</p>" in html
+
+
+def test_reference_links_with_code_in_the_label_and_links_apart(renderer) -> None:
+    def links(name: str) -> list[tuple[str, str]]:
+        root = lxml_html.fragment_fromstring(renderer.markdown_html(CASES[name], ""), create_parent="div")
+        return [(a.text_content(), a.get("href")) for a in root.iter("a")]
+
+    assert links("reference_labels_with_code") == [
+        ("Vec", "https://doc.rust-lang.org/vec"),
+        ("HashMap", "https://doc.rust-lang.org/hm"),
+        ("the Arc type", "https://doc.rust-lang.org/arc"),
+    ]
+    assert links("text_and_label_apart_are_two_links") == [
+        ("both", "https://a.example/"),
+        ("meetings", "https://b.example/"),
+        ("a", "https://bb.example/"),
+    ]
 
 
 def test_a_quoted_blank_line_keeps_one_quote(renderer) -> None:
