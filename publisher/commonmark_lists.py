@@ -19,7 +19,10 @@ It already follows every fenced code block, so it also hands SuperFences fences 
 a blank line before a fence that interrupts a paragraph and after one that text follows, a
 closing line that is the opening run as indented (CommonMark takes a longer run, indented up to
 3 spaces), and a closing line where a fence is never closed (CommonMark ends it with its item
-or the document; SuperFences would show the backticks and the code as a paragraph).
+or the document; SuperFences would show the backticks and the code as a paragraph). And
+HTML blocks: where a blank line ends one before its element closes (`<div align="center">`,
+a blank line, Markdown, `</div>`), CommonMark reads what follows as Markdown and
+Python-Markdown keeps it all raw, so the element is marked for md_in_html.
 
 Not the libraries that exist for it: mdx_truly_sane_lists (2-space nesting) makes 4-space and
 tab nesting flat, and mdx_breakless_lists also adds blank lines inside code blocks.
@@ -80,6 +83,40 @@ def _closes_itself(text: str) -> bool:
     return name is not None and re.search(rf"</{name.group(1)}\s*>", text, re.I) is not None
 
 
+# Where a blank line ends such a block before its element closes, CommonMark reads what follows
+# as Markdown, and Python-Markdown keeps the whole element raw (`<div align="center">`, a blank
+# line, `**bold**`, a blank line, `</div>`: README-style centring; `<details>` around a list).
+# Marked markdown="1", md_in_html reads it as CommonMark does; these are the tags it handles.
+_MARKDOWN_INSIDE = re.compile(
+    r"(address|article|aside|blockquote|center|dd|details|div|dl|dt|fieldset|figcaption|figure|footer|"
+    r"form|header|hgroup|li|main|menu|nav|p|section|summary|table|tbody|td|tfoot|th|thead|tr)$"
+)
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^>]*?(/?)>")
+
+
+def _follow_tags(unclosed: list[tuple[int, str]], at: int, text: str) -> None:
+    """Keep `unclosed` (output line, tag) up to date with the elements line `at` opens and closes."""
+    for closing, tag, empty in _TAG.findall(text):
+        tag = tag.lower()
+        if not _MARKDOWN_INSIDE.match(tag) or empty:
+            continue
+        if not closing:
+            unclosed.append((at, tag))
+            continue
+        for k in range(len(unclosed) - 1, -1, -1):
+            if unclosed[k][1] == tag:
+                del unclosed[k]
+                break
+
+
+def _markdown_inside(line: str, tag: str) -> str:
+    """The line with its first unmarked `<tag …>` marked to have its content read as Markdown
+    blocks, as CommonMark reads it (md_in_html reads a <td>'s or a <summary>'s as one line
+    of text unless told "block"; a <p> holds no blocks)."""
+    mark = "1" if tag == "p" else "block"
+    return re.sub(rf"(<{tag}\b(?![^>]*\smarkdown=)[^>]*)>", rf'\1 markdown="{mark}">', line, count=1, flags=re.I)
+
+
 def _ends_paragraph(text: str) -> bool:
     """Whether the line starts a block of its own rather than continuing a paragraph lazily."""
     return text[0] in _BLOCK_FIRST and bool(
@@ -108,6 +145,7 @@ class _Verbatim:
     within: int  # its item's content column: a line left of it ends the item, and this block
     inner: bool  # in the first block of an item (see `_rewrite`)
     closer: str = ""  # a fence's closing line as SuperFences wants it: the opening run, as indented
+    unclosed: list[tuple[int, str]] | None = None  # an HTML block outside lists: its open elements
 
 
 def _indent(line: str) -> int:
@@ -147,6 +185,8 @@ def _rewrite(lines: list[str]) -> list[str]:
             out.append("")
             prev = "blank"
             if verbatim is not None and verbatim.end is None:
+                for at, tag in verbatim.unclosed or ():
+                    out[at] = _markdown_inside(out[at], tag)
                 verbatim = None  # an HTML block ends at a blank line
             continue
         if prev == "blank":
@@ -167,6 +207,8 @@ def _rewrite(lines: list[str]) -> list[str]:
                     line = verbatim.closer if closed else line
                 else:
                     closed = end is not None and end.search(text) is not None
+                    if verbatim.unclosed is not None:
+                        _follow_tags(verbatim.unclosed, len(out), text)
                 out.append(line)
                 if closed:
                     prev = "inner" if verbatim.inner else "other"
@@ -272,6 +314,9 @@ def _rewrite(lines: list[str]) -> list[str]:
             verbatim = _Verbatim(fenced.group(1), n, margin, within, inner, closer)
         elif html is not False and not (html.search(text, 2) if html is not None else _closes_itself(text)):
             verbatim = _Verbatim(html, n, margin, within, inner)
+            if html is None and margin < 0:
+                verbatim.unclosed = []
+                _follow_tags(verbatim.unclosed, len(out) - 1, text)
         if fenced or text.startswith(">"):
             prev = "inner" if inner else "other"
         elif (rel >= 4 and not lazy) or html is not False or atx or brk:

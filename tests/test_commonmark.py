@@ -1,5 +1,5 @@
-"""CommonMark's rules for quotes, headings, escapes, line breaks, reference labels and fences, as
-Hugo's Goldmark reads them."""
+"""CommonMark's rules for quotes, headings, escapes, line breaks and reference labels, as Hugo's
+Goldmark reads them."""
 
 from __future__ import annotations
 
@@ -36,15 +36,6 @@ CASES = {
         "Recordings from [both] [meetings], and [a][b].\n\n"
         "[both]: https://a.example/\n[meetings]: https://b.example/\n[b]: https://bb.example/\n"
     ),
-    # Fences (read by commonmark_lists, which follows every fenced block)
-    "fence_right_after_a_paragraph": "執行：\n```sh\nmake run\n```\n然後打開瀏覽器。\n",
-    "closing_fence_indented": "a\n\n```sh\necho 1\n ```\n\nb\n",
-    "closing_fence_longer": "a\n\n```\nx\n`````\n\nb\n",
-    "shorter_run_does_not_close": "````\n```\nstill code\n````\n",
-    "closing_fence_indented_4_is_code": "```\nx\n    ```\n```\n",
-    "fence_never_closed": "a\n\n```python\nprint(1)\n\nprint(2)\n",
-    "fence_never_closed_in_an_item": "- a\n  ```\n  code\n- b\n",
-    "tilde_fence_after_text": "text\n~~~~\n~~~\n~~~~\nafter\n",
 }
 
 
@@ -77,19 +68,6 @@ def test_punctuation_escapes_and_line_breaks(renderer) -> None:
     html = renderer.markdown_html(CASES["any_punctuation_escapes"], "")
     assert "Price $12, 50% off, e@f, :smile:, &lt;b&gt;, a&amp;b" in html
     assert "第一行<br" in renderer.markdown_html(CASES["backslash_line_break"], "")
-
-
-def test_fences_hugo_reads_are_code_blocks_with_their_lines(renderer) -> None:
-    def code(name: str) -> list[str]:
-        root = lxml_html.fragment_fromstring(renderer.markdown_html(CASES[name], ""), create_parent="div")
-        return [pre.text_content().rstrip("\n") for pre in root.iter("pre")]
-
-    assert code("fence_right_after_a_paragraph") == ["make run"]
-    assert code("closing_fence_longer") == ["x"]
-    assert code("fence_never_closed") == ["print(1)\n\nprint(2)"]
-    assert code("shorter_run_does_not_close") == ["```\nstill code"]
-    html = renderer.markdown_html(CASES["fence_right_after_a_paragraph"], "")
-    assert "<p>執行：</p>" in html and "<p>然後打開瀏覽器。</p>" in html
 
 
 def test_reference_links_with_code_in_the_label_and_links_apart(renderer) -> None:

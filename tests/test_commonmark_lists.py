@@ -12,7 +12,7 @@ import pytest
 from lxml import html as lxml_html
 
 from publisher.rendering import Renderer
-from tests.conftest import post_text
+from tests.conftest import canonical_html, post_text
 
 BASE = "https://blog.example.com/posts/a/"
 FENCE = "`" * 3
@@ -130,6 +130,60 @@ def test_hugo_gives_every_case_the_same_shape(renderer, hugo_html) -> None:
     for name, (markdown, _) in CASES.items():
         code_text = "keeps_its_lines" in name
         assert shape(ours(renderer, markdown), code_text) == shape(hugo[name], code_text), name
+
+
+# Fenced code and HTML blocks, which the list reader follows line by line: compared whole with Hugo.
+BLOCK_CASES = {
+    "fence_right_after_a_paragraph": "執行：\n```sh\nmake run\n```\n然後打開瀏覽器。\n",
+    "closing_fence_indented": "a\n\n```sh\necho 1\n ```\n\nb\n",
+    "closing_fence_longer": "a\n\n```\nx\n`````\n\nb\n",
+    "shorter_run_does_not_close": "````\n```\nstill code\n````\n",
+    "closing_fence_indented_4_is_code": "```\nx\n    ```\n```\n",
+    "fence_never_closed": "a\n\n```python\nprint(1)\n\nprint(2)\n",
+    "fence_never_closed_in_an_item": "- a\n  ```\n  code\n- b\n",
+    "tilde_fence_after_text": "text\n~~~~\n~~~\n~~~~\nafter\n",
+    "markdown_after_an_html_line_and_a_blank": (
+        '<div align="center">\n\n**置中** and [link](https://x.example/)\n\n</div>\n\nafter\n'
+    ),
+    "details_around_a_list_and_code": (
+        f"<details>\n<summary>展開</summary>\n\n- 一\n- 二\n\n{FENCE}sh\nmake\n{FENCE}\n\n</details>\n"
+    ),
+    "references_inside_an_html_block": '<div class="note">\n\nSee [the docs][d].\n\n</div>\n\n[d]: https://d.example/\n',
+    "nested_html_blocks": "<div>\n\n<div>\n\ninner *x*\n\n</div>\n\nouter *y*\n\n</div>\n",
+    "table_cells_with_markdown": (
+        "<table>\n<tr>\n<td>\n\n**x**\n\n</td>\n<td>plain</td>\n</tr>\n\n<tr><td>\n\n- a\n\n</td></tr>\n</table>\n"
+    ),
+    "html_block_without_a_blank_stays_raw": "<div>\n*not md*\n</div>\n",
+    "indented_html_stays_html": "<div>\n  <p>hello</p>\n\n  <p>world</p>\n</div>\n",
+}
+
+
+@pytest.mark.parametrize("name", BLOCK_CASES)
+def test_blocks_same_html_as_hugo(renderer, hugo_html, name: str) -> None:
+    hugo = hugo_html({name: BLOCK_CASES[name]})[name]
+    assert canonical_html(renderer.markdown_html(BLOCK_CASES[name], "")) == canonical_html(hugo)
+
+
+def test_fences_hugo_reads_are_code_blocks_with_their_lines(renderer) -> None:
+    def code(name: str) -> list[str]:
+        root = lxml_html.fragment_fromstring(renderer.markdown_html(BLOCK_CASES[name], ""), create_parent="div")
+        return [pre.text_content().rstrip("\n") for pre in root.iter("pre")]
+
+    assert code("fence_right_after_a_paragraph") == ["make run"]
+    assert code("closing_fence_longer") == ["x"]
+    assert code("fence_never_closed") == ["print(1)\n\nprint(2)"]
+    assert code("shorter_run_does_not_close") == ["```\nstill code"]
+    html = renderer.markdown_html(BLOCK_CASES["fence_right_after_a_paragraph"], "")
+    assert "<p>執行：</p>" in html and "<p>然後打開瀏覽器。</p>" in html
+
+
+def test_markdown_inside_html_blocks_is_read_after_a_blank_line(renderer) -> None:
+    html = renderer.markdown_html(BLOCK_CASES["details_around_a_list_and_code"], "")
+    assert "<li>一</li>" in html and '<code class="language-sh">make' in html
+    assert "<strong>置中</strong>" in renderer.markdown_html(BLOCK_CASES["markdown_after_an_html_line_and_a_blank"], "")
+    assert 'href="https://d.example/"' in renderer.markdown_html(BLOCK_CASES["references_inside_an_html_block"], "")
+    assert "markdown=" not in renderer.markdown_html(BLOCK_CASES["table_cells_with_markdown"], "")
+    assert "*not md*" in renderer.markdown_html(BLOCK_CASES["html_block_without_a_blank_stays_raw"], "")
 
 
 def test_the_sample_posts_source_links_are_a_list_in_every_feed_item(make_site) -> None:
