@@ -40,7 +40,15 @@ class _GoldmarkNames(Treeprocessor):
     def run(self, root: Any) -> None:
         if not self.footnotes.footnotes:
             return  # most posts: no notes, nothing to rename
-        numbers = {label: str(n) for n, label in enumerate(self.footnotes.footnote_order, start=1)}
+        # In reading order: Python-Markdown's footnote_order is the order its inline step reached
+        # the references, which visits a list item's text after the paragraphs around the list.
+        numbers: dict[str, str] = {}
+        for sup in root.iter("sup"):
+            ref = sup[0] if len(sup) and sup[0].get("class") == "footnote-ref" else None
+            m = _ANCHOR.fullmatch(ref.get("href", "")) if ref is not None else None
+            if m and m.group(4) in self.footnotes.footnotes:
+                numbers.setdefault(m.group(4), str(len(numbers) + 1))
+                ref.text = numbers[m.group(4)]
 
         def number(el: Any, attribute: str) -> bool:
             """Renames a label-named anchor by its number; False if nothing refers to the note."""
@@ -59,11 +67,13 @@ class _GoldmarkNames(Treeprocessor):
                     el.set("class", "footnotes")
                     ol = el.find("ol")
                     for li in list(ol):
-                        if not number(li, "id"):
-                            ol.remove(li)  # a note nothing refers to
+                        ol.remove(li)
+                        if number(li, "id"):  # else a note nothing refers to: left out
+                            ol.append(li)
                         backrefs = [a for a in li.iter("a") if a.get("class") == "footnote-backref"]
                         for a in backrefs[:-1]:
                             a.tail = "\xa0" + (a.tail or "")  # ↩︎ ↩︎ for a note referred to twice
+                    ol[:] = sorted(ol, key=lambda li: int(li.get("id").partition(":")[2]))
                     if not len(ol):
                         parent.remove(el)
                 elif el.tag == "a" and cls in ("footnote-ref", "footnote-backref"):

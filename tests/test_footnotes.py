@@ -19,6 +19,7 @@ CASES = {
     "one_of_two_unused": "Only[^used].\n\n[^unused]: Gone.\n[^used]: Kept.\n",
     "cjk_label": "中文[^註一]與英文[^b]。\n\n[^b]: Bee.\n[^註一]: 第一個註。\n",
     "undefined_reference": "A[^nope] and[^a].\n\n[^a]: Defined.\n",
+    "referred_to_in_a_list_item": "Intro[^a].\n\n- item[^b]\n\npara[^c].\n\n[^a]: A\n[^b]: B\n[^c]: C\n",
 }
 
 
@@ -29,7 +30,10 @@ def renderer(make_site) -> Renderer:
 
 def _notes(html: str) -> list[tuple[str, str]]:
     root = lxml_html.fragment_fromstring(html, create_parent="div")
-    return [(li.get("id"), li.text_content().split("\xa0")[0].strip()) for li in root.iterfind(".//li")]
+    return [
+        (li.get("id"), li.text_content().split("\xa0")[0].strip())
+        for li in root.iterfind(".//div[@class='footnotes']/ol/li")
+    ]
 
 
 def test_notes_are_numbered_in_the_order_the_text_refers_to_them(renderer) -> None:
@@ -38,6 +42,14 @@ def test_notes_are_numbered_in_the_order_the_text_refers_to_them(renderer) -> No
     root = lxml_html.fragment_fromstring(html, create_parent="div")
     refs = [(sup.get("id"), sup[0].get("href"), sup[0].text) for sup in root.iterfind(".//sup")]
     assert refs == [("fnref:1", f"{BASE}#fn:1", "1"), ("fnref:2", f"{BASE}#fn:2", "2")]
+
+
+def test_a_reference_in_a_list_item_is_numbered_where_it_is_read(renderer) -> None:
+    # Python-Markdown reaches a list item's text after the paragraph that follows the list.
+    html = renderer.markdown_html(CASES["referred_to_in_a_list_item"], BASE)
+    assert _notes(html) == [("fn:1", "A"), ("fn:2", "B"), ("fn:3", "C")]
+    root = lxml_html.fragment_fromstring(html, create_parent="div")
+    assert [sup[0].text for sup in root.iterfind(".//sup")] == ["1", "2", "3"]
 
 
 def test_numeric_labels_do_not_decide_the_order(renderer) -> None:
