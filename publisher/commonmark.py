@@ -12,7 +12,8 @@ module (`commonmark_lists`).
 - A reference link's label may hold code (`` [`Vec`][] ``, `` [`Vec`] ``, common in technical
   posts): Python-Markdown looked the label up after turning the code into a placeholder, found
   nothing and showed the brackets. And no space may come between a link's text and its label:
-  `[a] [b]` is two links (Python-Markdown made one, with b's address and a's text).
+  `[a] [b]` is two links (Python-Markdown made one, with b's address and a's text). A label
+  defined twice links to its first definition (Python-Markdown took the last).
 """
 
 from __future__ import annotations
@@ -94,8 +95,18 @@ class _ShortImageReference(_Labels, ShortImageReferenceInlineProcessor):
     pass
 
 
+class _FirstDefinitionWins(dict):
+    """md.references (Markdown.reset clears it, so it stays this type): a later definition of
+    the same label is ignored."""
+
+    def __setitem__(self, label: str, value: Any) -> None:
+        if label not in self:
+            super().__setitem__(label, value)
+
+
 class CommonMarkExtension(Extension):
     def extendMarkdown(self, md: Markdown) -> None:
+        md.references = _FirstDefinitionWins()
         md.parser.blockprocessors.register(_QuoteProcessor(md.parser), "quote", 20)
         md.parser.blockprocessors.register(_HeadingProcessor(md.parser), "hashheader", 70)
         md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, *(c for c in string.punctuation if c not in md.ESCAPED_CHARS)]

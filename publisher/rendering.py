@@ -198,15 +198,19 @@ class Renderer:
 
     def teaser(self, post: Post, body: str, html: str) -> tuple[str, str]:
         """A post's summary as (plain text, HTML): its description, else what comes before
-        <!--more-->, else the opening prose cut at `summary_length`. `html` is the rendered body."""
+        <!--more-->, else the opening prose cut at `summary_length`; the title when none of
+        these has text (a post of only code or headings), since an RSS item without a
+        description gets its content there and loses content:encoded. `html` is the rendered body."""
         from html import escape
 
         if post.description:
             return post.description, f"<p>{escape(post.description)}</p>"
         if MORE in body:
             before = self.markdown_html(body.split(MORE, 1)[0], post.url, post)
-            return text_summary(before, 10**9), before
-        text = text_summary(html, self.config.summary_length)
+            text = text_summary(before, 10**9)
+            if text:
+                return text, before
+        text = text_summary(html, self.config.summary_length) or post.title
         return text, f"<p>{escape(text)}</p>"
 
     def email(self, posts: list[tuple[Post, str]], subject: str, unsubscribe_url: str) -> tuple[str, str]:

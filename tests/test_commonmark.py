@@ -32,6 +32,7 @@ CASES = {
         "[`vec`]: https://doc.rust-lang.org/vec\n[`HashMap`]: https://doc.rust-lang.org/hm\n"
         "[arc]: https://doc.rust-lang.org/arc\n[`img`]: /i.png\n"
     ),
+    "first_definition_wins": "[home] and [Home][]\n\n[home]: https://first.example/\n[HOME]: https://second.example/\n",
     "text_and_label_apart_are_two_links": (
         "Recordings from [both] [meetings], and [a][b].\n\n"
         "[both]: https://a.example/\n[meetings]: https://b.example/\n[b]: https://bb.example/\n"
@@ -80,6 +81,7 @@ def test_reference_links_with_code_in_the_label_and_links_apart(renderer) -> Non
         ("HashMap", "https://doc.rust-lang.org/hm"),
         ("the Arc type", "https://doc.rust-lang.org/arc"),
     ]
+    assert links("first_definition_wins") == [("home", "https://first.example/"), ("Home", "https://first.example/")]
     assert links("text_and_label_apart_are_two_links") == [
         ("both", "https://a.example/"),
         ("meetings", "https://b.example/"),

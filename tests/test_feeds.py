@@ -92,6 +92,28 @@ def test_atom_entry_fields(sample_site) -> None:
     assert entry.content[0].type == "text/html"
 
 
+def test_a_post_without_prose_still_has_its_content_in_content_encoded(make_site) -> None:
+    # feedgen puts an item's content in <description> when it has no description, and drops
+    # content:encoded: a post of only headings and code gets its title as its summary, and one
+    # whose <!--more--> comes first gets its opening prose.
+    fence = "`" * 3
+    config = make_site(
+        {
+            "posts/code.md": post_text("Only code", body=f"## 設定\n\n{fence}sh\nmake run\n{fence}\n"),
+            "posts/more.md": post_text("More first", date="2026-01-11", body="<!--more-->\n\nBody text."),
+        }
+    )
+    build(config, now=NOW)
+    raw = etree.fromstring((config.output_dir / "index.xml").read_bytes())
+    namespace = {"content": "http://purl.org/rss/1.0/modules/content/"}
+    descriptions = {item.findtext("title"): item.findtext("description") for item in raw.iter("item")}
+    assert descriptions == {"Only code": "Only code", "More first": "Body text."}
+    contents = [item.findtext("content:encoded", namespaces=namespace) for item in raw.iter("item")]
+    assert [c.strip()[:4] for c in contents] == ["<p>B", "<h2>"]
+    summaries = {e.title: e.summary for e in parse(config.output_dir / "atom.xml").entries}
+    assert summaries == descriptions
+
+
 def test_json_feed(sample_site) -> None:
     doc = json.loads((sample_site.output_dir / "tags/ai晶片/feed.json").read_text(encoding="utf-8"))
     assert doc["version"] == "https://jsonfeed.org/version/1.1"
