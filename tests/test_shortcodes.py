@@ -96,6 +96,12 @@ def test_highlight_is_an_escaped_code_block_and_nothing_inside_is_taken_as_html(
     assert "<p>Before.</p>" in html and "<p>After.</p>" in html
 
 
+def test_highlight_with_hl_inline_is_inline_code_in_its_sentence(make_site) -> None:
+    body = 'Call {{< highlight go "hl_inline=true, linenos=false" >}}fmt.Println("<hi>"){{< /highlight >}} once.\n'
+    html = render(make_site, body)
+    assert '<p>Call <code class="code-inline language-go">fmt.Println("&lt;hi&gt;")</code> once.</p>' in html
+
+
 def test_operator_shortcodes_percent_form_is_markdown_angle_form_is_html(make_site, tmp_path) -> None:
     own = tmp_path / "site" / "mine" / "shortcodes"
     own.mkdir(parents=True)
