@@ -106,6 +106,7 @@ class BuildCache:
             if meta.get("schema") != SCHEMA_VERSION or meta.get("meta") != meta_fp:
                 self.close()
             self.stale_render = meta.get("render") != render_fp
+            self._meta = meta  # use_cascade compares with it
             return
         self.db.executescript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;" + _SCHEMA)
         meta = dict(self.db.execute("SELECT key, value FROM meta"))

@@ -17,6 +17,7 @@ reach the feeds and the subscribers' inboxes.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +42,9 @@ class Rule:
         if not relpath.startswith(self.section):
             return False
         t = self.target
-        if t.get("kind", "page").lower() != "page" or t.get("environment", ENVIRONMENT).lower() != ENVIRONMENT:
+        if not (_matches(t.get("kind"), "page") and _matches(t.get("environment"), ENVIRONMENT)):
             return False
-        if t.get("lang", language).lower() != language.lower():
-            return False
-        return "path" not in t or _path_matches(t["path"], relpath)
+        return _matches(t.get("lang"), language) and ("path" not in t or _path_matches(t["path"], relpath))
 
 
 @dataclass(frozen=True)
@@ -54,10 +53,14 @@ class Cascade:
     unreadable: tuple[tuple[str, str], ...] = ()  # (section, "path:line" of its section page)
 
     def digest(self) -> str:
-        """Changes whenever what the cascade hands down changes ("" when there is none)."""
+        """Changes whenever what the cascade hands down changes ("" when there is none); not
+        with the folder a build runs from, nor with lines moving in a section page."""
         if not self.rules and not self.unreadable:
             return ""
-        return hashlib.sha256(repr((self.rules, self.unreadable)).encode()).hexdigest()[:32]
+        handed = [(r.section, r.values, r.target) for r in self.rules]
+        held = [section for section, _ in self.unreadable]
+        text = json.dumps([handed, held], sort_keys=True, default=_stable)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def held_back_by(self, relpath: str) -> str | None:
         """The section page ("path:line") whose unreadable cascade holds this page back, if any."""
@@ -127,6 +130,22 @@ def _rule(entry: Any, section: str, display: str, line: int) -> Rule:
         if not isinstance(value, str):
             raise ValueError(f"a cascade's '_target' {key} must be text, not {value!r}")
     return Rule(section, values, display, line, target)
+
+
+def _stable(value: Any) -> Any:
+    """JSON for what YAML or TOML may hold besides JSON's types: dates, and sets in a stable order."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
+def _matches(pattern: str | None, value: str) -> bool:
+    """A _target condition (a glob, as in Hugo: `{page,section}`, `*`); none matches anything."""
+    if pattern is None:
+        return True
+    from wcmatch import fnmatch
+
+    return fnmatch.fnmatch(value, pattern, flags=fnmatch.BRACE | fnmatch.IGNORECASE)
 
 
 def _path_matches(pattern: str, relpath: str) -> bool:

@@ -257,8 +257,10 @@ class _Fields:
 
     def problem(self, key: str, message: str) -> None:
         rule = self.cascaded.get(key)
-        if rule is not None:  # the value is the section page's: point there
-            self.problems.append(Problem(rule.origin, rule.line, f"{message} (in its cascade, for {self.display})"))
+        if rule is not None:  # the value is the section page's: say where it is set
+            self.problems.append(
+                Problem(self.display, None, f"{message} (set by the cascade at {rule.origin}:{rule.line})")
+            )
         else:
             self.problems.append(Problem(self.display, self.parsed.line_of(key), message))
 

@@ -122,7 +122,7 @@ def meta_fingerprint(config: Config) -> str:
     """Changes when anything that shapes a loaded Post changes: settings or the loader's code."""
     h = hashlib.sha256(f"{__version__}|{config.settings!r}|{config.content_dir}".encode())
     loader = Path(posts_mod.__file__)
-    for module in (loader, loader.with_name("front_matter.py"), loader.with_name("urls.py")):
+    for module in (loader, *(loader.with_name(m) for m in ("front_matter.py", "urls.py", "cascade.py"))):
         h.update(module.read_bytes())
     return h.hexdigest()[:32]
 

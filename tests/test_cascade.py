@@ -3,11 +3,16 @@ builds whose feeds are parsed back."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import feedparser
 
 from publisher import cascade as cascade_mod
 from publisher import posts
-from publisher.publishing import build, load_site
+from publisher.publishing import build, check, current_site, load_site
 from tests.conftest import NOW, post_text
 from tests.test_publishing import bump_mtime, snapshot
 
@@ -116,9 +121,12 @@ def test_a_bad_cascaded_value_names_the_section_page_and_the_post(make_site, mon
     monkeypatch.chdir(config.content_dir.parent)
     report = build(config, now=NOW)
     assert [str(p) for p in report.site.problems] == [
-        "content/posts/_index.md:3: 'draft' must be true or false, not 'maybe' (in its cascade, for content/posts/a.md)"
+        "content/posts/a.md: 'draft' must be true or false, not 'maybe'"
+        " (set by the cascade at content/posts/_index.md:3)"
     ]
     assert not report.ok and titles(config) == ["B"]
+    again = build(config, now=NOW)  # from the cache, the same words
+    assert [str(p) for p in again.site.problems] == [str(p) for p in report.site.problems]
 
 
 def test_a_cascade_edit_reaches_the_feeds_of_a_cached_build(make_site) -> None:
@@ -144,3 +152,53 @@ def test_section_pages_without_a_cascade_are_not_parsed(make_site) -> None:
     found = posts.discover(config.content_dir)
     cascade, problems = cascade_mod.load(found.sections)
     assert cascade.rules == () and problems == [] and cascade.digest() == ""
+
+
+def test_check_and_the_read_only_site_see_a_cascade_edit_and_reuse_the_cache_otherwise(make_site) -> None:
+    config = make_site({"private/_index.md": section("cascade:\n  draft: true\n"), "private/a.md": post_text("A")})
+    build(config, now=NOW)
+    totals: dict[str, int] = {}
+
+    def progress(label: str, total: int):
+        totals[label] = total
+        return lambda n: None
+
+    assert check(config, now=NOW, progress=progress).site.count("draft") == 1
+    assert totals["Reading posts"] == 0  # the cached index, read with the same cascade
+    (config.content_dir / "private/_index.md").write_text(section(""))
+    assert current_site(config, now=NOW).count("published") == 1  # not the cached draft
+
+
+def test_the_cascade_digest_is_the_same_from_any_folder_and_in_any_process(make_site, monkeypatch) -> None:
+    # A build from another folder, or a new process (hash randomisation), must not flush the cache.
+    config = make_site({"posts/_index.md": section("cascade:\n  tags: !!set {b: null, a: null}\n")})
+    found = posts.discover(config.content_dir)
+    here = cascade_mod.load(found.sections)[0].digest()
+    monkeypatch.chdir(config.content_dir)
+    assert cascade_mod.load(posts.discover(config.content_dir).sections)[0].digest() == here
+    code = (
+        "import sys; from publisher import cascade, posts; from pathlib import Path;"
+        "print(cascade.load(posts.discover(Path(sys.argv[1])).sections)[0].digest())"
+    )
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(Path(__file__).parent.parent)}
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(config.content_dir)], env=env, capture_output=True, text=True
+        )
+        assert out.stdout.strip() == here, out.stderr
+
+
+def test_target_conditions_are_globs_as_in_hugo(make_site) -> None:
+    config = make_site(
+        {
+            "posts/_index.md": section(
+                "cascade:\n"
+                "  - _target:\n      kind: '{page,section}'\n    draft: true\n"
+                "  - _target:\n      lang: '{fr,de}'\n      environment: '*'\n    author: Not Ours\n"
+                "  - _target:\n      lang: '{en,fr}'\n      environment: '{production,staging}'\n    author: Ours\n"
+            ),
+            "posts/a.md": post_text("A"),
+        }
+    )
+    (post,) = load_site(config, now=NOW).posts  # Hugo's language key is still "en" (languages)
+    assert post.draft and post.authors == ("Ours",)
