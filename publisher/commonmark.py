@@ -43,11 +43,21 @@ class _QuoteProcessor(BlockQuoteProcessor):
 
 
 class _HeadingProcessor(HashHeaderProcessor):
-    RE = re.compile(
-        r"(?:^|\n)[ ]{0,3}(?P<level>#{1,6})"
-        r"(?P<header>(?:[ \t]+(?:\\.|[^\\\n])*?)??)"  # text only after a space or a tab (stripped)
-        r"(?:[ \t]+#+)?[ \t]*(?:\n|$)"  # a closing run of #s only after a space
-    )
+    # Text only after a space or a tab; the whole line, greedily (a lazy pattern that looks for
+    # the closing #s at every position took seconds on a long run of spaces).
+    RE = re.compile(r"(?:^|\n)[ ]{0,3}(?P<level>#{1,6})(?P<header>(?:[ \t][^\n]*)?)(?:\n|$)")
+
+    def run(self, parent: Any, blocks: list[str]) -> None:
+        super().run(parent, blocks)  # the heading is now parent's last child; what follows is unread
+        heading = parent[-1]
+        text = (heading.text or "").strip()
+        bare = text.rstrip("#")
+        if bare != text and (not bare or bare[-1] in " \t"):
+            text = bare.rstrip()  # a closing run of #s, only after a space (`# C#` keeps its #)
+        heading.text = text
+
+
+_ESCAPED = re.compile(f"{util.STX}([0-9]+){util.ETX}")  # a backslash-escaped character, as stashed
 
 
 class _Labels:
@@ -59,7 +69,9 @@ class _Labels:
     def evalId(self, data: str, index: int, text: str) -> tuple[str | None, int, bool]:
         label, end, handled = super().evalId(data, index, text)  # type: ignore[misc]
         if handled and label is not None and util.STX in label and label not in self.md.references:
-            written = re.sub(r"\s+", " ", util.INLINE_PLACEHOLDER_RE.sub(self._as_written, label)).lower()
+            written = util.INLINE_PLACEHOLDER_RE.sub(self._as_written, label)
+            written = _ESCAPED.sub(lambda m: "\\" + chr(int(m.group(1))), written)  # `\%` as written
+            written = re.sub(r"\s+", " ", written).lower()
             if written in self.md.references:
                 label = written
         return label, end, handled
@@ -110,8 +122,8 @@ class CommonMarkExtension(Extension):
         md.parser.blockprocessors.register(_QuoteProcessor(md.parser), "quote", 20)
         md.parser.blockprocessors.register(_HeadingProcessor(md.parser), "hashheader", 70)
         md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, *(c for c in string.punctuation if c not in md.ESCAPED_CHARS)]
-        # before `escape` (180), which would keep the backslash of a backslash and a newline
-        md.inlinePatterns.register(SubstituteTagInlineProcessor(r"\\\n", "br"), "backslash-break", 185)
+        # after `escape` (180), so an escaped backslash (`a \\` ending a line of LaTeX) is no break
+        md.inlinePatterns.register(SubstituteTagInlineProcessor(r"\\\n", "br"), "backslash-break", 175)
         for cls, pattern, name, priority in (
             (_Reference, REFERENCE_RE, "reference", 170),
             (_ImageReference, IMAGE_REFERENCE_RE, "image_reference", 140),

@@ -91,30 +91,35 @@ _MARKDOWN_INSIDE = re.compile(
     r"(address|article|aside|blockquote|center|dd|details|div|dl|dt|fieldset|figcaption|figure|footer|"
     r"form|header|hgroup|li|main|menu|nav|p|section|summary|table|tbody|td|tfoot|th|thead|tr)$"
 )
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^>]*?(/?)>")
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>")
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 
 
-def _follow_tags(unclosed: list[tuple[int, str]], at: int, text: str) -> None:
-    """Keep `unclosed` (output line, tag) up to date with the elements line `at` opens and closes."""
-    for closing, tag, empty in _TAG.findall(text):
-        tag = tag.lower()
+def _follow_tags(unclosed: list[tuple[int, int, str]], at: int, line: str) -> None:
+    """Keep `unclosed` (output line, column, tag) up to date with the elements output line
+    `at` opens and closes. A closing tag also closes what was opened after its element and
+    left open (`<p>` in a `<div>`), as an HTML parser does; tags in `code` are text."""
+    line = _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+    for m in _TAG.finditer(line):
+        closing, tag, empty = m.group(1), m.group(2).lower(), m.group(3)
         if not _MARKDOWN_INSIDE.match(tag) or empty:
             continue
         if not closing:
-            unclosed.append((at, tag))
+            unclosed.append((at, m.end(2), tag))
             continue
         for k in range(len(unclosed) - 1, -1, -1):
-            if unclosed[k][1] == tag:
-                del unclosed[k]
+            if unclosed[k][2] == tag:
+                del unclosed[k:]
                 break
 
 
-def _markdown_inside(line: str, tag: str) -> str:
-    """The line with its first unmarked `<tag …>` marked to have its content read as Markdown
-    blocks, as CommonMark reads it (md_in_html reads a <td>'s or a <summary>'s as one line
-    of text unless told "block"; a <p> holds no blocks)."""
-    mark = "1" if tag == "p" else "block"
-    return re.sub(rf"(<{tag}\b(?![^>]*\smarkdown=)[^>]*)>", rf'\1 markdown="{mark}">', line, count=1, flags=re.I)
+def _mark_markdown_inside(out: list[str], unclosed: list[tuple[int, int, str]]) -> None:
+    """Mark each element left open for md_in_html to read its content as Markdown blocks, as
+    CommonMark does (told "1", it reads a <td>'s or a <summary>'s content as one line of text);
+    a <p>'s as text, which it holds: as blocks, `<p align="center">` would end before them."""
+    for at, column, tag in sorted(unclosed, reverse=True):  # right to left: columns stay valid
+        mark = "1" if tag == "p" else "block"
+        out[at] = f'{out[at][:column]} markdown="{mark}"{out[at][column:]}'
 
 
 def _ends_paragraph(text: str) -> bool:
@@ -145,7 +150,7 @@ class _Verbatim:
     within: int  # its item's content column: a line left of it ends the item, and this block
     inner: bool  # in the first block of an item (see `_rewrite`)
     closer: str = ""  # a fence's closing line as SuperFences wants it: the opening run, as indented
-    unclosed: list[tuple[int, str]] | None = None  # an HTML block outside lists: its open elements
+    unclosed: list[tuple[int, int, str]] | None = None  # an HTML block outside lists: its open elements
 
 
 def _indent(line: str) -> int:
@@ -161,7 +166,7 @@ class _ListLines(Preprocessor):
         return _rewrite(lines)
 
 
-def _rewrite(lines: list[str]) -> list[str]:
+def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
     """The lines with every list item's content at 4 spaces per level, and blank lines added
     where CommonMark starts or ends a list. Python-Markdown splits blocks at blank lines only;
     in a block that a list item's marker line opens, it appends the lines to the item's text as
@@ -185,16 +190,18 @@ def _rewrite(lines: list[str]) -> list[str]:
             out.append("")
             prev = "blank"
             if verbatim is not None and verbatim.end is None:
-                for at, tag in verbatim.unclosed or ():
-                    out[at] = _markdown_inside(out[at], tag)
+                _mark_markdown_inside(out, verbatim.unclosed or [])
                 verbatim = None  # an HTML block ends at a blank line
             continue
         if prev == "blank":
             block, block_depth, block_marker = block + 1, -1, False  # set by this line, below
         if verbatim is not None:
             if n < verbatim.within:
-                if verbatim.closer:
-                    out.append(verbatim.closer)  # CommonMark closes a fence where its item ends
+                if verbatim.closer:  # CommonMark closes a fence where its item ends: before its blank lines
+                    at = len(out)
+                    while at > 0 and not out[at - 1]:
+                        at -= 1
+                    out.insert(at, verbatim.closer)
                 verbatim = None  # its item ended, and the block with it
             else:
                 if verbatim.margin >= 0:
@@ -207,9 +214,9 @@ def _rewrite(lines: list[str]) -> list[str]:
                     line = verbatim.closer if closed else line
                 else:
                     closed = end is not None and end.search(text) is not None
-                    if verbatim.unclosed is not None:
-                        _follow_tags(verbatim.unclosed, len(out), text)
                 out.append(line)
+                if verbatim.unclosed is not None:
+                    _follow_tags(verbatim.unclosed, len(out) - 1, line)
                 if closed:
                     prev = "inner" if verbatim.inner else "other"
                     if verbatim.margin < 0 and verbatim.closer and i < len(lines) and lines[i].strip():
@@ -242,7 +249,8 @@ def _rewrite(lines: list[str]) -> list[str]:
             while i < len(lines) and _quoted(lines[i]):
                 quoted.append(lines[i].lstrip(" "))
                 i += 1
-            out.extend(f"> {q}" if q else ">" for q in _rewrite([_QUOTE.sub("", q, count=1) for q in quoted]))
+            inside = _rewrite([_QUOTE.sub("", q, count=1) for q in quoted], in_quote=True)
+            out.extend(f"> {q}" if q else ">" for q in inside)
             prev = "other"
             continue
 
@@ -314,9 +322,9 @@ def _rewrite(lines: list[str]) -> list[str]:
             verbatim = _Verbatim(fenced.group(1), n, margin, within, inner, closer)
         elif html is not False and not (html.search(text, 2) if html is not None else _closes_itself(text)):
             verbatim = _Verbatim(html, n, margin, within, inner)
-            if html is None and margin < 0:
+            if html is None and margin < 0 and not in_quote:  # md_in_html reads no HTML in quotes
                 verbatim.unclosed = []
-                _follow_tags(verbatim.unclosed, len(out) - 1, text)
+                _follow_tags(verbatim.unclosed, len(out) - 1, out[-1])
         if fenced or text.startswith(">"):
             prev = "inner" if inner else "other"
         elif (rel >= 4 and not lazy) or html is not False or atx or brk:

@@ -26,6 +26,9 @@ CASES = {
     "heading_interrupts_a_paragraph": "text\n## 標題\nmore\n",
     "any_punctuation_escapes": "Price \\$12, 50\\% off, e\\@f, \\:smile\\:, \\<b\\>, a\\&b\n",
     "backslash_line_break": "第一行\\\n第二行\n",
+    "escaped_backslash_at_a_line_end_is_no_break": "a \\\\\nb\n",
+    "heading_ending_in_a_backslash": "# foo\\\nbar\n\n## C:\\Users\\\n",
+    "labels_with_escapes": "[50\\% off] and [a\\$b][]\n\n[50\\% off]: https://a.example/\n[a\\$b]: https://b.example/\n",
     "backslash_in_code_is_kept": "`a\\$b` and\n\n    c\\%d\n",
     "reference_labels_with_code": (
         "Use [`Vec`][] and [`HashMap`] and [the `Arc` type][arc], ![`img`][].\n\n"

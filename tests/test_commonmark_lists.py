@@ -154,6 +154,11 @@ BLOCK_CASES = {
         "<table>\n<tr>\n<td>\n\n**x**\n\n</td>\n<td>plain</td>\n</tr>\n\n<tr><td>\n\n- a\n\n</td></tr>\n</table>\n"
     ),
     "html_block_without_a_blank_stays_raw": "<div>\n*not md*\n</div>\n",
+    "fence_never_closed_before_the_next_items": f"- item\n  {FENCE}\n  code\n\n- next\n\n## Heading\n\npara *x*\n",
+    "children_closed_by_their_parent": "<div>\n<p>one\n<p>two\n</div>\n\nNext *x*\n",
+    "html_in_a_quote": "> <div>\n>\n> **b**\n>\n> </div>\n",
+    "a_greater_than_sign_in_an_attribute": '<div data-x="a>b">\n\n**bold**\n\n</div>\n',
+    "a_centred_paragraph_keeps_its_image": '<p align="center">\n\n<img src="/a.png">\n\n</p>\n',
     "indented_html_stays_html": "<div>\n  <p>hello</p>\n\n  <p>world</p>\n</div>\n",
 }
 
@@ -184,6 +189,8 @@ def test_markdown_inside_html_blocks_is_read_after_a_blank_line(renderer) -> Non
     assert 'href="https://d.example/"' in renderer.markdown_html(BLOCK_CASES["references_inside_an_html_block"], "")
     assert "markdown=" not in renderer.markdown_html(BLOCK_CASES["table_cells_with_markdown"], "")
     assert "*not md*" in renderer.markdown_html(BLOCK_CASES["html_block_without_a_blank_stays_raw"], "")
+    for tricky in ("<div>\nUse `<div>` here\n\n*x*\n\n</div>\n", "<div></div><div>\n\n*x*\n\n</div>\n"):
+        assert "markdown=" not in renderer.markdown_html(tricky, ""), tricky  # the mark never shows
 
 
 def test_the_sample_posts_source_links_are_a_list_in_every_feed_item(make_site) -> None:
