@@ -149,8 +149,15 @@ class _Verbatim:
     margin: int  # where its lines go (-1: outside lists, where nothing moves)
     within: int  # its item's content column: a line left of it ends the item, and this block
     inner: bool  # in the first block of an item (see `_rewrite`)
-    closer: str = ""  # a fence's closing line as SuperFences wants it: the opening run, as indented
     unclosed: list[tuple[int, int, str]] | None = None  # an HTML block outside lists: its open elements
+
+    @property
+    def closer(self) -> str:
+        """A fence's closing line as SuperFences wants it: the opening run, indented as the
+        opening line went out; "" for an HTML block."""
+        if not isinstance(self.end, str):
+            return ""
+        return " " * (self.margin if self.margin >= 0 else self.strip) + self.end
 
 
 def _indent(line: str) -> int:
@@ -280,8 +287,7 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
                     # A code block opened on the marker line: Python-Markdown reads it only on a line
                     # of its own, just past the margin (see the first block, below).
                     out.extend([head, " " * (4 * depth + 1) + rest.lstrip(" ")])
-                    closer = " " * (4 * depth + 1) + fenced.group(1)
-                    verbatim = _Verbatim(fenced.group(1), content, 4 * depth + 1, content, True, closer)
+                    verbatim = _Verbatim(fenced.group(1), content, 4 * depth + 1, content, True)
                     prev = "inner"
                 else:
                     out.append(head + rest.lstrip(" "))
@@ -318,8 +324,7 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
             out.append(" " * margin + text)
         within = stack[-1].content if stack else 0
         if fenced:
-            closer = " " * (n if margin < 0 else margin) + fenced.group(1)
-            verbatim = _Verbatim(fenced.group(1), n, margin, within, inner, closer)
+            verbatim = _Verbatim(fenced.group(1), n, margin, within, inner)
         elif html is not False and not (html.search(text, 2) if html is not None else _closes_itself(text)):
             verbatim = _Verbatim(html, n, margin, within, inner)
             if html is None and margin < 0 and not in_quote:  # md_in_html reads no HTML in quotes

@@ -40,15 +40,7 @@ class _GoldmarkNames(Treeprocessor):
     def run(self, root: Any) -> None:
         if not self.footnotes.footnotes:
             return  # most posts: no notes, nothing to rename
-        # In reading order: Python-Markdown's footnote_order is the order its inline step reached
-        # the references, which visits a list item's text after the paragraphs around the list.
         numbers: dict[str, str] = {}
-        for sup in root.iter("sup"):
-            ref = sup[0] if len(sup) and sup[0].get("class") == "footnote-ref" else None
-            m = _ANCHOR.fullmatch(ref.get("href", "")) if ref is not None else None
-            if m and m.group(4) in self.footnotes.footnotes:
-                numbers.setdefault(m.group(4), str(len(numbers) + 1))
-                ref.text = numbers[m.group(4)]
 
         def number(el: Any, attribute: str) -> bool:
             """Renames a label-named anchor by its number; False if nothing refers to the note."""
@@ -60,24 +52,32 @@ class _GoldmarkNames(Treeprocessor):
             el.set(attribute, f"{m.group(1)}fn{kind}:{numbers[m.group(4)]}")
             return True
 
+        # Numbered in reading order: Python-Markdown's footnote_order is the order its inline
+        # step reached the references, which visits a list item's text after the paragraphs
+        # around the list.
+        for sup in root.iter("sup"):
+            ref = sup[0] if len(sup) and sup[0].get("class") == "footnote-ref" else None
+            m = _ANCHOR.fullmatch(ref.get("href", "")) if ref is not None else None
+            if m and m.group(4) in self.footnotes.footnotes:
+                ref.text = numbers.setdefault(m.group(4), str(len(numbers) + 1))
+                ref.attrib.pop("title", None)
+                number(ref, "href")
+                number(sup, "id")
+
         for parent in root.iter():
-            for el in list(parent):
-                cls = el.get("class")
-                if el.tag == "div" and cls == "footnote":
-                    el.set("class", "footnotes")
-                    ol = el.find("ol")
-                    for li in list(ol):
-                        ol.remove(li)
-                        if number(li, "id"):  # else a note nothing refers to: left out
-                            ol.append(li)
-                        backrefs = [a for a in li.iter("a") if a.get("class") == "footnote-backref"]
-                        for a in backrefs[:-1]:
-                            a.tail = "\xa0" + (a.tail or "")  # ↩︎ ↩︎ for a note referred to twice
-                    ol[:] = sorted(ol, key=lambda li: int(li.get("id").partition(":")[2]))
-                    if not len(ol):
-                        parent.remove(el)
-                elif el.tag == "a" and cls in ("footnote-ref", "footnote-backref"):
-                    el.attrib.pop("title", None)  # English ("Jump back to footnote 1…"); Goldmark has none
-                    number(el, "href")
-                elif el.tag == "sup" and len(el) and el[0].get("class") == "footnote-ref":
-                    number(el, "id")
+            for div in list(parent):
+                if div.tag != "div" or div.get("class") != "footnote":
+                    continue
+                div.set("class", "footnotes")
+                ol = div.find("ol")
+                ol[:] = sorted((li for li in ol if number(li, "id")), key=lambda li: int(li.get("id")[3:]))
+                for li in ol:  # (a note nothing refers to is left out)
+                    backrefs = [a for a in li.iter("a") if a.get("class") == "footnote-backref"]
+                    for a in backrefs:
+                        a.attrib.pop("title", None)  # English ("Jump back to footnote 1…"); Goldmark has none
+                        number(a, "href")
+                    for a in backrefs[:-1]:
+                        a.tail = "\xa0" + (a.tail or "")  # ↩︎ ↩︎ for a note referred to twice
+                if not len(ol):
+                    parent.remove(div)
+                return

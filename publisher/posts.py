@@ -364,10 +364,10 @@ NOT_A_POST = " (or, if this page is not a post, build: {list: never}; or list th
 
 def _to_post(source: Source, parsed: Parsed, config: Config, display: str, cascade: Cascade | None) -> Post:
     f = _Fields(parsed, config.timezone, display)
-    if cascade is not None and cascade.rules:
+    if cascade is not None:
         f.inherit(cascade.inherited(source.relpath, config.hugo_languages.published))
-    if cascade is not None and cascade.unreadable and (where := cascade.held_back_by(source.relpath)):
-        f.problems.append(Problem(display, None, f"held back until the cascade at {where} can be read (see there)"))
+        if where := cascade.held_back_by(source.relpath):
+            f.problems.append(Problem(display, None, f"held back until the cascade at {where} can be read (see there)"))
     *folders, filename = source.relpath.split("/")  # relpath is always '/'-separated
     name = (page_name(filename, config.hugo_languages) or (filename, ""))[0]
     if folders and filename.startswith("index."):  # a leaf bundle (discover's rule): named by its folder
