@@ -14,6 +14,10 @@ module (`commonmark_lists`).
   nothing and showed the brackets. And no space may come between a link's text and its label:
   `[a] [b]` is two links (Python-Markdown made one, with b's address and a's text). A label
   defined twice links to its first definition (Python-Markdown took the last).
+- A line that is one whole HTML tag of an inline element (`<img ...>`, `<br>`, `<a href=...>`,
+  `</span>`), at a block's start, begins raw HTML up to the next blank line, as Goldmark reads
+  it (CommonMark's HTML block "type 7"): Python-Markdown wrapped it in a paragraph, adding
+  paragraph margins around every image a post places on a line of its own.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import html
 import re
 import string
 from typing import Any
+from xml.etree import ElementTree as etree
 
 from markdown import Markdown, util
-from markdown.blockprocessors import BlockQuoteProcessor, HashHeaderProcessor
+from markdown.blockprocessors import BlockProcessor, BlockQuoteProcessor, HashHeaderProcessor
 from markdown.extensions import Extension
 from markdown.inlinepatterns import (
     IMAGE_REFERENCE_RE,
@@ -35,6 +40,7 @@ from markdown.inlinepatterns import (
     ShortReferenceInlineProcessor,
     SubstituteTagInlineProcessor,
 )
+from markdown.postprocessors import Postprocessor
 
 
 class _QuoteProcessor(BlockQuoteProcessor):
@@ -55,6 +61,48 @@ class _HeadingProcessor(HashHeaderProcessor):
         if bare != text and (not bare or bare[-1] in " \t"):
             text = bare.rstrip()  # a closing run of #s, only after a space (`# C#` keeps its #)
         heading.text = text
+
+
+_TAG = r"[A-Za-z][A-Za-z0-9-]*"
+_ATTRIBUTE = r"""\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?"""
+# CommonMark's complete open or closing tag, alone on its line (up to 3 spaces before it)
+_TAG_LINE = re.compile(rf"[ ]{{0,3}}(?:<(?P<open>{_TAG})(?:{_ATTRIBUTE})*\s*/?>|</(?P<close>{_TAG})\s*>)[ \t]*(?:\n|$)")
+_NOT_TYPE_7 = {"pre", "script", "style", "textarea"}  # blocks of their own kind (type 1)
+
+
+class _HtmlLineProcessor(BlockProcessor):
+    """A block opening with an inline element's whole tag on a line of its own is raw HTML
+    (see the module's docstring). Block-level elements never get here: the HTML preprocessor
+    has taken them."""
+
+    def test(self, parent: Any, block: str) -> bool:
+        m = _TAG_LINE.match(block)
+        return m is not None and (m["open"] or m["close"]).lower() not in _NOT_TYPE_7
+
+    def __init__(self, parser: Any):
+        super().__init__(parser)
+        self.placeholders: set[str] = set()  # this document's raw blocks, for _UnwrapHtmlLines
+
+    def run(self, parent: Any, blocks: list[str]) -> None:
+        placeholder = self.parser.md.htmlStash.store(blocks.pop(0).strip())
+        self.placeholders.add(placeholder)
+        etree.SubElement(parent, "p").text = util.AtomicString(placeholder)
+
+
+class _UnwrapHtmlLines(Postprocessor):
+    """Takes the <p> off each raw block of _HtmlLineProcessor, before the raw-HTML
+    postprocessor, which keeps the <p> around a stashed inline element (an <img> inside a
+    sentence needs it)."""
+
+    def __init__(self, md: Markdown, blocks: _HtmlLineProcessor):
+        super().__init__(md)
+        self.blocks = blocks
+
+    def run(self, text: str) -> str:
+        for placeholder in self.blocks.placeholders:
+            text = text.replace(f"<p>{placeholder}</p>", placeholder)
+        self.blocks.placeholders.clear()
+        return text
 
 
 _ESCAPED = re.compile(f"{util.STX}([0-9]+){util.ETX}")  # a backslash-escaped character, as stashed
@@ -121,6 +169,10 @@ class CommonMarkExtension(Extension):
         md.references = _FirstDefinitionWins()
         md.parser.blockprocessors.register(_QuoteProcessor(md.parser), "quote", 20)
         md.parser.blockprocessors.register(_HeadingProcessor(md.parser), "hashheader", 70)
+        # after indented code (80) and tables (75), before setext headings (60): `<b>` over `===` is HTML
+        html_lines = _HtmlLineProcessor(md.parser)
+        md.parser.blockprocessors.register(html_lines, "html_line", 65)
+        md.postprocessors.register(_UnwrapHtmlLines(md, html_lines), "unwrap_html_lines", 31)  # raw_html: 30
         md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, *(c for c in string.punctuation if c not in md.ESCAPED_CHARS)]
         # after `escape` (180), so an escaped backslash (`a \\` ending a line of LaTeX) is no break
         md.inlinePatterns.register(SubstituteTagInlineProcessor(r"\\\n", "br"), "backslash-break", 175)

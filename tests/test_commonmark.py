@@ -40,6 +40,18 @@ CASES = {
         "Recordings from [both] [meetings], and [a][b].\n\n"
         "[both]: https://a.example/\n[meetings]: https://b.example/\n[b]: https://bb.example/\n"
     ),
+    "image_on_a_line_of_its_own": '節目封面：\n\n<img src="https://x.example/cover.png" alt="封面">\n\n下一段\n',
+    "raw_html_lines_run_to_a_blank_line": (
+        '<a href="https://x.example/">\n<img src="https://x.example/a.png">\n</a>\n*not emphasis*\n\nnext\n'
+    ),
+    "html_lines_in_lists_and_quotes": (
+        '- item\n\n  <img src="https://x.example/a.png">\n\n- <br>\n\n'
+        '> <img src="https://x.example/b.png" title="a > b">\n'
+    ),
+    "inline_tags_inside_a_paragraph_stay_in_it": (
+        'text\n<img src="https://x.example/a.png">\n\n<img src="https://x.example/a.png"> and words\n\n'
+        "<span>x</span>\n\n<https://x.example/>\n\n<a@x.example>\n\n    <img src=code.png>\n"
+    ),
 }
 
 
@@ -90,6 +102,24 @@ def test_reference_links_with_code_in_the_label_and_links_apart(renderer) -> Non
         ("meetings", "https://b.example/"),
         ("a", "https://bb.example/"),
     ]
+
+
+def test_a_tag_alone_on_its_line_is_raw_html_without_a_paragraph(renderer) -> None:
+    root = lxml_html.fragment_fromstring(
+        renderer.markdown_html(CASES["image_on_a_line_of_its_own"], ""), create_parent="div"
+    )
+    assert [el.tag for el in root] == ["p", "img", "p"]
+    html = renderer.markdown_html(CASES["raw_html_lines_run_to_a_blank_line"], "")
+    assert "*not emphasis*" in html and "<p><a" not in html
+    root = lxml_html.fragment_fromstring(
+        renderer.markdown_html(CASES["inline_tags_inside_a_paragraph_stay_in_it"], ""), create_parent="div"
+    )
+    assert [el.tag for el in root] == ["p", "p", "p", "p", "p", "pre"]
+
+
+def test_relative_sources_in_html_lines_are_made_absolute(renderer) -> None:
+    html = renderer.markdown_html('<img src="cover.png">\n', "https://blog.example.com/posts/a/")
+    assert html.strip() == '<img src="https://blog.example.com/posts/a/cover.png">'
 
 
 def test_a_quoted_blank_line_keeps_one_quote(renderer) -> None:
