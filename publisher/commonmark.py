@@ -65,23 +65,26 @@ class _HeadingProcessor(HashHeaderProcessor):
 
 _TAG = r"[A-Za-z][A-Za-z0-9-]*"
 _ATTRIBUTE = r"""\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?"""
-# CommonMark's complete open or closing tag, alone on its line (up to 3 spaces before it)
-_TAG_LINE = re.compile(rf"[ ]{{0,3}}(?:<(?P<open>{_TAG})(?:{_ATTRIBUTE})*\s*/?>|</(?P<close>{_TAG})\s*>)[ \t]*(?:\n|$)")
+# CommonMark's complete open or closing tag, alone on its line (up to 3 spaces before it): an
+# HTML block of type 7, if its tag is none of _NOT_TYPE_7
+HTML_TAG_LINE = re.compile(
+    rf"[ ]{{0,3}}(?:<(?P<open>{_TAG})(?:{_ATTRIBUTE})*\s*/?>|</(?P<close>{_TAG})\s*>)[ \t]*(?:\n|$)"
+)
 _NOT_TYPE_7 = {"pre", "script", "style", "textarea"}  # blocks of their own kind (type 1)
 
 
 class _HtmlLineProcessor(BlockProcessor):
-    """A block opening with an inline element's whole tag on a line of its own is raw HTML
-    (see the module's docstring). Block-level elements never get here: the HTML preprocessor
-    has taken them."""
-
-    def test(self, parent: Any, block: str) -> bool:
-        m = _TAG_LINE.match(block)
-        return m is not None and (m["open"] or m["close"]).lower() not in _NOT_TYPE_7
+    """A block opening with an element's whole tag on a line of its own is raw HTML (see the
+    module's docstring); block-level elements seldom get here, as the HTML preprocessor takes
+    them first."""
 
     def __init__(self, parser: Any):
         super().__init__(parser)
         self.placeholders: set[str] = set()  # this document's raw blocks, for _UnwrapHtmlLines
+
+    def test(self, parent: Any, block: str) -> bool:
+        m = HTML_TAG_LINE.match(block)
+        return m is not None and (m["open"] or m["close"]).lower() not in _NOT_TYPE_7
 
     def run(self, parent: Any, blocks: list[str]) -> None:
         placeholder = self.parser.md.htmlStash.store(blocks.pop(0).strip())

@@ -37,6 +37,8 @@ from markdown import Markdown
 from markdown.extensions import Extension
 from markdown.preprocessors import Preprocessor
 
+from publisher.commonmark import HTML_TAG_LINE
+
 _MARKER = re.compile(r"([*+-]|(\d{1,9})\.)( +|$)")
 _BREAK = re.compile(r"([-*_])( *\1){2,} *$")  # a thematic break, never an item ("- - -")
 _FENCE = re.compile(r"(`{3,}|~{3,})(?!.*`)")  # an info string with a backtick makes no fence
@@ -60,7 +62,6 @@ _HTML_BLOCK_TAG = re.compile(
     r"section|summary|table|tbody|td|tfoot|th|thead|title|tr|track|ul)(\s|/?>|$)",
     re.I,
 )
-_HTML_TAG_LINE = re.compile(r"(<[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?/?>|</[A-Za-z][A-Za-z0-9-]*\s*>)\s*$")
 
 
 def _html_start(text: str, after_paragraph: bool) -> re.Pattern[str] | bool | None:
@@ -69,7 +70,7 @@ def _html_start(text: str, after_paragraph: bool) -> re.Pattern[str] | bool | No
     for start, end in _HTML_CLOSED_BY:
         if start.match(text):
             return end
-    if _HTML_BLOCK_TAG.match(text) or (not after_paragraph and _HTML_TAG_LINE.match(text)):
+    if _HTML_BLOCK_TAG.match(text) or (not after_paragraph and HTML_TAG_LINE.match(text)):
         return None
     return False
 
