@@ -8,6 +8,7 @@ written for Hugo:
   ordered one by 3), and a second paragraph or a code block under an item, fall out of the
   item, and the next item can end up inside a paragraph;
 - "1. a" then "- b" continues the ordered list;
+- "1)" is no list marker, so "1) a", "2) b" is one line of text;
 and a list inside a `>` quote needs a blank line before it too.
 
 CommonMark decides by an item's content column: where the text after its marker starts. This
@@ -39,7 +40,7 @@ from markdown.preprocessors import Preprocessor
 
 from publisher.commonmark import HTML_TAG_LINE
 
-_MARKER = re.compile(r"([*+-]|(\d{1,9})\.)( +|$)")
+_MARKER = re.compile(r"([*+-]|(\d{1,9})[.)])( +|$)")  # "1)" too, written out as "1."
 _BREAK = re.compile(r"([-*_])( *\1){2,} *$")  # a thematic break, never an item ("- - -")
 _FENCE = re.compile(r"(`{3,}|~{3,})(?!.*`)")  # an info string with a backtick makes no fence
 _ATX = re.compile(r"#{1,6}(\s|$)")  # "#tag" or "#123" is text
@@ -281,7 +282,7 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
                 if new_list or left_block or prev == "other":
                     out.append("")  # Python-Markdown starts a list only after a blank line
                     block, block_depth, block_marker = block + 1, depth, True
-                head = " " * (4 * depth) + marker.group(1) + " "
+                head = " " * (4 * depth) + (f"{marker.group(2)}." if ordered else marker.group(1)) + " "
                 stack.append(_Item(content, ordered, block))
                 prev, para_depth, para_first = ("para" if rest else "item"), depth + 1, True
                 if fenced := _FENCE.match(rest.lstrip(" ")):

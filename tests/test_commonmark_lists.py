@@ -38,6 +38,11 @@ CASES = {
     "code_block_on_the_marker_line": (f"- {FENCE}js\n  let x\n  {FENCE}\n- b\n", "ul[li(pre) li(b)]"),
     "quote_in_an_item": ("- a\n  > q\n- b\n", "ul[li(a quote[p(q)]) li(b)]"),
     "quote_in_a_nested_item": ("- a\n  - b\n    > q\n- c\n", "ul[li(a ul[li(b quote[p(q)])]) li(c)]"),
+    "numbers_with_parentheses": (
+        "重點：\n1) 避險\n2) 佈局\n\n3) 三\n   - sub\n",
+        "p(重點：) ol[li(避險) li(佈局) li(三 ul[li(sub)])]",
+    ),
+    "parenthesis_2_is_text_in_a_paragraph": ("in\n2) b\n", "p(in 2) b)"),
     "bullets_after_numbers": ("1. a\n2. b\n- c\n", "ol[li(a) li(b)] ul[li(c)]"),
     "lazy_continuation": ("- a\nlazy\n- b\n", "ul[li(a lazy) li(b)]"),
     "paragraph_after_a_list": ("- a\n  - b\n\nafter\n", "ul[li(a ul[li(b)])] p(after)"),
@@ -211,6 +216,7 @@ def test_the_sample_posts_source_links_are_a_list_in_every_feed_item(make_site) 
 FRAGMENTS = ["- a", "  - b", "    - c", "1. x", "   2. y", "10. z", "-", "  -", "+ q", "text", "  text", "    code"]
 FRAGMENTS += ["", "> q", "> - a", ">   - b", "  ```\n  - in\n  ```", "~~~\n1. x\n~~~", "# h", "#tag", "---", "***"]
 FRAGMENTS += ["===", "<div>x</div>", "<!-- c -->", "\t- t", "- ```js\n  let x\n  ```", "[^1]: n", "2026. y", "1."]
+FRAGMENTS += ["1) p", "  2) q", "<img src=\"i.png\">", "</span>"]
 CODE_LINES = ["- a", "  - b", "text", "    code", "", "> q", "# h", "---", "<div>", "</pre>", "\t- t", "1.", "<!-- c"]
 
 
