@@ -43,6 +43,7 @@ from publisher.commonmark import HTML_TAG_LINE
 _MARKER = re.compile(r"([*+-]|(\d{1,9})[.)])( +|$)")  # "1)" too, written out as "1."
 _BREAK = re.compile(r"([-*_])( *\1){2,} *$")  # a thematic break, never an item ("- - -")
 _FENCE = re.compile(r"(`{3,}|~{3,})(?!.*`)")  # an info string with a backtick makes no fence
+_UNDERLINE = re.compile(r"(=+|-{1,2}) *$")  # what Python-Markdown takes for a heading's underline (not a break)
 _ATX = re.compile(r"#{1,6}(\s|$)")  # "#tag" or "#123" is text
 _QUOTE = re.compile(r"> ?")
 _BLOCK_FIRST = frozenset("*+-0123456789#`~>_<")  # how a marker, heading, fence, quote, break or HTML starts
@@ -181,6 +182,7 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
     in a block that a list item's marker line opens, it appends the lines to the item's text as
     they are (a quote or a fence there must sit just past the level's margin), and a block that starts
     indented is the previous item's (so a following item needs a blank line before it)."""
+    lines = list(lines)  # (a lazy line after a quote may be escaped in place)
     out: list[str] = []
     stack: list[_Item] = []
     verbatim: _Verbatim | None = None
@@ -261,6 +263,14 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
             inside = _rewrite([_QUOTE.sub("", q, count=1) for q in quoted], in_quote=True)
             out.extend(f"> {q}" if q else ">" for q in inside)
             prev = "other"
+            following = lines[i].lstrip(" ") if i < len(lines) and _indent(lines[i]) < 4 else ""
+            if following and _ends_paragraph(following):
+                # A break, fence, heading or HTML ends the quote (it is no lazy line); without a
+                # blank line, Python-Markdown read `> a` over `---` as a heading, a fence as quoted.
+                out.append("")
+                prev = "blank"
+            elif _UNDERLINE.match(following):
+                lines[i] = "\\" + following  # a lazy line, `> a` over `==`: no heading underline
             continue
 
         if marker is not None and rel < 4:

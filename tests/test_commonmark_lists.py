@@ -165,6 +165,9 @@ BLOCK_CASES = {
     "a_greater_than_sign_in_an_attribute": '<div data-x="a>b">\n\n**bold**\n\n</div>\n',
     "a_centred_paragraph_keeps_its_image": '<p align="center">\n\n<img src="/a.png">\n\n</p>\n',
     "indented_html_stays_html": "<div>\n  <p>hello</p>\n\n  <p>world</p>\n</div>\n",
+    "a_break_right_after_a_quote": "> 引言\n---\n\n> - a\n***\n",
+    "a_fence_right_after_a_quote": f"> 引言\n{FENCE}\ncode\n{FENCE}\n",
+    "equals_signs_after_a_quote_are_its_text": "> 引言\n===\n",
 }
 
 
@@ -216,7 +219,7 @@ def test_the_sample_posts_source_links_are_a_list_in_every_feed_item(make_site) 
 FRAGMENTS = ["- a", "  - b", "    - c", "1. x", "   2. y", "10. z", "-", "  -", "+ q", "text", "  text", "    code"]
 FRAGMENTS += ["", "> q", "> - a", ">   - b", "  ```\n  - in\n  ```", "~~~\n1. x\n~~~", "# h", "#tag", "---", "***"]
 FRAGMENTS += ["===", "<div>x</div>", "<!-- c -->", "\t- t", "- ```js\n  let x\n  ```", "[^1]: n", "2026. y", "1."]
-FRAGMENTS += ["1) p", "  2) q", "<img src=\"i.png\">", "</span>"]
+FRAGMENTS += ["1) p", "  2) q", '<img src="i.png">', "</span>"]
 CODE_LINES = ["- a", "  - b", "text", "    code", "", "> q", "# h", "---", "<div>", "</pre>", "\t- t", "1.", "<!-- c"]
 
 
