@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.errors import ConfigError
-from publisher.urls import Permalink, compile_permalink, urlize
+from publisher.urls import TAXONOMIES, TERM_FIELDS, Permalink, compile_permalink, urlize
 
 DEFAULT_CONFIG_NAME = "publisher.toml"
 DEFAULT_CACHE_DIR = ".publisher-cache"
@@ -177,6 +177,7 @@ class Config:
     hugo_languages: Languages = Languages(frozenset({"en"}), "en", "en")
     permalink: Permalink = Permalink("/{path}/{slug}/", frozenset({"path", "slug"}))  # of sections not below
     section_permalinks: dict[str, Permalink] = field(default_factory=dict)  # by Post.section
+    term_permalinks: dict[str, Permalink] = field(default_factory=dict)  # by taxonomy: where its term feeds live
     main_section_set: frozenset[str] = frozenset()  # main_sections as Post.section spells them
     language_prefix: str = ""  # "<key>/" for a language other than the default: where its posts and feeds live
 
@@ -238,12 +239,18 @@ def resolve(settings: Settings, path: Path) -> Config:
     except ValueError as exc:
         raise err("permalink", str(exc)) from None
     sections: dict[str, Permalink] = {}
+    terms: dict[str, tuple[str, Any]] = {}  # taxonomy: (key, pattern); other taxonomies have no feeds here
     for section, pattern in settings.permalinks.items():
-        if isinstance(pattern, dict):  # Hugo 0.120's [permalinks.page] (and .section, .term...: list pages)
+        if isinstance(pattern, dict):  # Hugo 0.120's [permalinks.page], [permalinks.term] (.section...: list pages)
             if section == "page":
                 sections.update({urlize(k): _permalink(err, f"permalinks.page.{k}", v) for k, v in pattern.items()})
+            elif section == "term":
+                terms.update({k: (f"permalinks.term.{k}", v) for k, v in pattern.items() if k in TAXONOMIES})
             continue
         sections[urlize(section)] = _permalink(err, f"permalinks.{section}", pattern)
+        if section in TAXONOMIES:  # Hugo's older form: a taxonomy's key sets its terms' URLs too
+            terms.setdefault(section, (f"permalinks.{section}", pattern))
+    term_permalinks = {taxonomy: _term_permalink(err, key, pattern) for taxonomy, (key, pattern) in terms.items()}
     keys = [key.lower() for key in settings.languages]
     for key in keys:
         if not re.fullmatch(r"[a-z0-9]+(?:[-_][a-z0-9]+)*", key):
@@ -323,9 +330,19 @@ def resolve(settings: Settings, path: Path) -> Config:
         hugo_languages=Languages(frozenset(keys), language if settings.own_content_dir else keys[0], language),
         permalink=permalink,
         section_permalinks=sections,
+        term_permalinks=term_permalinks,
         main_section_set=frozenset(urlize(section.strip("/")) for section in settings.main_sections),
         language_prefix=prefix,
     )
+
+
+def _term_permalink(err: Callable[[str, str], ConfigError], key: str, pattern: Any) -> Permalink:
+    link = _permalink(err, key, pattern)
+    if not link.fields <= TERM_FIELDS:
+        raise err(key, f"a term's URL cannot use {', '.join(sorted(link.fields - TERM_FIELDS))}; use :slug or :section")
+    if not link.pattern.endswith("/"):
+        raise err(key, "a term's URL is a folder (its feeds are inside it): end the pattern with /")
+    return link
 
 
 def _permalink(err: Callable[[str, str], ConfigError], key: str, pattern: Any) -> Permalink:

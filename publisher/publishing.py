@@ -34,7 +34,6 @@ from publisher.models import FeedSpec, Post, PostIndex, RenderedPost, Status
 Progress = Callable[[str, int], Callable[[int], None]]
 """progress(label, total) -> advance(n): lets the CLI draw a bar without the library printing."""
 
-TAXONOMIES = ("tags", "categories")
 # Below these counts, starting worker processes costs more than it saves (a parse takes
 # ~0.5 ms, a render ~8 ms, a feed family ~15 ms).
 PARALLEL_PARSE_MIN = 400
@@ -234,7 +233,8 @@ def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
     n = s.feed_length
     lang = config.language_prefix  # a second language's feeds live under its key, as in Hugo
     specs = [FeedSpec(lang.rstrip("/"), s.title, s.description, config.site_url, tuple(published[:n]))]
-    for taxonomy in TAXONOMIES:
+    for taxonomy in urls.TAXONOMIES:
+        link = config.term_permalinks.get(taxonomy)
         groups: dict[str, tuple[str, list[PostIndex]]] = {}
         for entry in published:
             for term in getattr(entry, taxonomy):
@@ -244,7 +244,10 @@ def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
                     members.append(entry)
         for key in sorted(groups):
             name, members = groups[key]
-            path = f"{lang}{taxonomy}/{key}"
+            path = f"{taxonomy}/{key}"
+            if link is not None:  # the blog's [permalinks] for its terms: the term's feeds live there
+                path = urls.term_path(link, taxonomy, key, members[0].date, config.timezone)
+            path = lang + path
             page = urls.absolute(config.base_url, path + "/")
             specs.append(FeedSpec(path, f"{name} - {s.title}", s.description, page, tuple(members)))
     return specs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote
@@ -148,6 +148,28 @@ def permalink(base_url: str, link: Permalink, page: PageName, date: datetime) ->
 def absolute(base_url: str, path: str) -> str:
     """Join a site-relative path onto base_url, percent-encoding non-ASCII characters and '#'."""
     return base_url + quote(path.lstrip("/"), safe="/%+~@.-_")
+
+
+TAXONOMIES = ("tags", "categories")  # Hugo's default taxonomies: a feed family per term
+# What a term's URL can be made of (Hugo's term pages): its name (urlized), its taxonomy as
+# the section, and the date of its newest post
+TERM_FIELDS = frozenset({"slug", "slug_or_title", "title", "filename", "section", "path"}) | {
+    "year",
+    "month",
+    "monthname",
+    "day",
+    "weekday",
+    "weekdayname",
+    "yearday",
+}
+
+
+def term_path(link: Permalink, taxonomy: str, key: str, newest: float, tz: tzinfo) -> str:
+    """Where a term's page and feeds live under a [permalinks] pattern, e.g. "topic/ai-晶片"."""
+    page = PageName(slug=key, given="", name=key, title=key, path=taxonomy)
+    date = datetime.fromtimestamp(newest, tz)
+    path = link.pattern.format(**{field: _VALUES[field](page, date) for field in link.fields})
+    return "/".join(part for part in path.split("/") if part)
 
 
 FEED_FILES = ("index.xml", "atom.xml", "feed.json")  # RSS, Atom, JSON Feed: Hugo's names

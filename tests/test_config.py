@@ -125,3 +125,21 @@ def test_documented_keys_lists_every_key_with_help():
     assert not tables & set(keys)  # tables are not settings themselves
     assert {"author." + f.name for f in dataclasses.fields(AuthorSettings)} <= set(keys)
     assert all(text.strip() for text in keys.values())
+
+
+@pytest.mark.parametrize(
+    ("permalinks", "message"),
+    [
+        ({"term": {"tags": "/t/:filename/:day/"}}, None),
+        ({"term": {"tags": "/t/:slug.html"}}, "'permalinks.term.tags': a term's URL is a folder"),
+        ({"tags": "/t/:slug.html"}, "'permalinks.tags': a term's URL is a folder"),
+        ({"term": {"categories": "/c/:year/"}}, "'permalinks.term.categories': must contain {slug}"),
+        ({"term": {"series": 3}}, None),  # a taxonomy without feeds here: ignored, as Hugo's table is copied whole
+    ],
+)
+def test_term_permalinks_are_checked(tmp_path, permalinks, message) -> None:
+    if message is None:
+        config = load_config(write_config(tmp_path / "publisher.toml", {**BASE_CONFIG, "permalinks": permalinks}))
+        assert set(config.term_permalinks) <= {"tags"}
+    else:
+        assert message in config_error(tmp_path, permalinks=permalinks)

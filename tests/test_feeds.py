@@ -281,3 +281,56 @@ def test_the_author_address_is_the_rss_managing_editor(make_site) -> None:
     unnamed = make_site(data=SAMPLES, author={"name": "編輯"})
     build(unnamed, now=NOW)
     assert "managingEditor" not in (unnamed.output_dir / "index.xml").read_text(encoding="utf-8")
+
+
+TERM_POSTS = {
+    "posts/a.md": post_text(
+        "A", date="2025-12-30T09:00:00+08:00", tags=["AI 晶片", "Foo Bar"], categories=["投資 觀點"]
+    ),
+    "posts/b.md": post_text("B", date="2026-01-02T09:00", tags=["Foo Bar"]),
+}
+
+
+def _index_feeds(out: Path) -> set[str]:
+    return {p.relative_to(out).parent.as_posix() for p in out.rglob("index.xml")}
+
+
+@pytest.mark.parametrize(
+    "permalinks",
+    [
+        {"tags": "/topic/:slug/", "categories": "/:year/:sections/:title/"},  # Hugo's older, plain form
+        {"term": {"tags": "/topic/:slug/", "categories": "/:year/:sections/:title/", "series": "/s/:slug/"}},
+    ],
+)
+def test_term_feeds_live_where_the_blogs_permalinks_put_its_term_pages(make_site, permalinks) -> None:
+    config = make_site(TERM_POSTS, permalinks=permalinks)
+    build(config, now=NOW)
+    # As Hugo 0.111 lays out this blog (`[permalinks] tags = ...`): a term's date is its newest post's
+    expected = {".", "topic/ai-晶片", "topic/foo-bar", "2025/categories/投資-觀點"}
+    assert _index_feeds(config.output_dir) == expected
+    feed = parse(config.output_dir / "topic/foo-bar/index.xml")
+    assert feed.feed.link == "https://blog.example.com/topic/foo-bar/"
+    assert [link.href for link in feed.feed.links if link.rel == "self"] == [
+        "https://blog.example.com/topic/foo-bar/index.xml"
+    ]
+    assert [e.title for e in feed.entries] == ["B", "A"]
+
+
+def test_term_feeds_in_the_same_folders_as_hugos(make_site, tmp_path) -> None:
+    import shutil
+
+    if shutil.which("hugo") is None:
+        pytest.skip("hugo is not installed (apt-get install hugo)")
+    permalinks = {"tags": "/topic/:slug/", "categories": "/:year/:sections/:title/"}
+    config = make_site(TERM_POSTS, permalinks=permalinks)
+    build(config, now=NOW)
+    site = tmp_path / "hugo"
+    shutil.copytree(config.content_dir, site / "content")
+    (site / "layouts/_default").mkdir(parents=True)
+    (site / "layouts/_default/list.html").write_text("-")
+    (site / "layouts/_default/single.html").write_text("-")
+    lines = [f'{k} = "{v}"' for k, v in permalinks.items()]
+    (site / "hugo.toml").write_text('baseURL = "https://blog.example.com/"\n[permalinks]\n' + "\n".join(lines) + "\n")
+    subprocess.run(["hugo", "--quiet", "--source", str(site)], check=True, capture_output=True)
+    hugo = {p for p in _index_feeds(site / "public") if p.split("/")[0] not in ("posts", "tags", "categories")}
+    assert _index_feeds(config.output_dir) == hugo
