@@ -46,7 +46,8 @@ _FENCE = re.compile(r"(`{3,}|~{3,})(?!.*`)")  # an info string with a backtick m
 _UNDERLINE = re.compile(r"(=+|-{1,2}) *$")  # what Python-Markdown takes for a heading's underline (not a break)
 _ATX = re.compile(r"#{1,6}(\s|$)")  # "#tag" or "#123" is text
 _QUOTE = re.compile(r"> ?")
-_BLOCK_FIRST = frozenset("*+-0123456789#`~>_<")  # how a marker, heading, fence, quote, break or HTML starts
+_FOOTNOTE = re.compile(r"\[\^[^\]\s]+\]:")  # a footnote's definition: Goldmark ends a paragraph there
+_BLOCK_FIRST = frozenset("*+-0123456789#`~>_<[")  # how a marker, heading, fence, quote, break, HTML, note starts
 # CommonMark's HTML blocks: kinds 1 to 6 can end a paragraph, kind 7 (any other tag alone on
 # its line) only starts after a blank line. Kinds 1 to 5 end at their closing mark, 6 and 7 at
 # a blank line.
@@ -133,6 +134,7 @@ def _ends_paragraph(text: str) -> bool:
         or text.startswith(">")
         or _BREAK.match(text)
         or _html_start(text, True) is not False
+        or _FOOTNOTE.match(text) is not None
     )
 
 

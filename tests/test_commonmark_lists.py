@@ -168,6 +168,8 @@ BLOCK_CASES = {
     "a_break_right_after_a_quote": "> 引言\n---\n\n> - a\n***\n",
     "a_fence_right_after_a_quote": f"> 引言\n{FENCE}\ncode\n{FENCE}\n",
     "equals_signs_after_a_quote_are_its_text": "> 引言\n===\n",
+    "a_footnote_right_after_a_list": "重點：\n- 第一點[^1]\n- 第二點\n[^1]: 來源\n\n> 引言[^2]\n[^2]: 出處\n",
+    "a_link_line_after_an_item_is_its_text": "- a\n[b](https://x.example/)\n",
 }
 
 
