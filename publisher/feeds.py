@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -114,7 +115,11 @@ def _feed(
         fe.link(href=post.url, rel="alternate", type="text/html")
         fe.content(item.html, type="html")
         if item.summary:
-            fe.description(item.summary, isSummary=True)  # without isSummary it replaces Atom's <content>
+            # RSS <description> is HTML, so the plain-text summary is escaped as HTML too (then
+            # as XML), as Hugo does: `Vec<String>` reads as written, not as a tag; Atom's summary
+            # says it is HTML. (feedgen's summary() sets both; its description() would also
+            # replace Atom's <content>.)
+            fe.summary(escape(item.summary, quote=False), type="html")
         fe.published(post.date)
         fe.updated(post.lastmod)
         if post.authors:

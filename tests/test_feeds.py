@@ -155,6 +155,28 @@ def test_escaping_in_titles_tags_and_bodies(make_site) -> None:
     assert (config.output_dir / "tags/c++-rust/index.xml").is_file()
 
 
+@pytest.mark.parametrize(
+    "post",
+    [
+        post_text(description="Use `Vec<String>` & S&B; 2>&1 <b>x</b>"),
+        post_text(body="Use `Vec<String>` & S&B; 2>&1 <b>x</b>\n"),  # an automatic summary
+    ],
+)
+def test_a_summary_reads_as_written_in_every_reader(make_site, post) -> None:
+    # RSS <description> and Atom <summary type="html"> are HTML: a reader that renders them
+    # must show the summary's text, <String> included (escaped once, it was an unknown tag).
+    from lxml import html as lxml_html
+
+    config = make_site({"posts/a.md": post})
+    build(config, now=NOW)
+    for name in ("index.xml", "atom.xml"):
+        (entry,) = parse(config.output_dir / name).entries
+        shown = lxml_html.fragment_fromstring(entry.summary, create_parent="div").text_content()
+        assert "Vec<String>" in shown and "S&B; 2>&1" in shown, name
+    (item,) = json.loads((config.output_dir / "feed.json").read_text(encoding="utf-8"))["items"]
+    assert "Vec<String>" in item["summary"]
+
+
 def test_content_urls_are_absolute(make_site) -> None:
     body = "See [the other post](../other/) and ![pic](pic.png) and [home](/)."
     config = make_site({"posts/hello.md": post_text(body=body)})
