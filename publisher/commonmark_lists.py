@@ -17,7 +17,7 @@ every line inside an item moves from that item's content column to 4 spaces per 
 blank line goes where CommonMark starts or ends a list and Python-Markdown would not.
 
 It already follows every fenced code block, so it also hands SuperFences fences it can read:
-a blank line before a fence that interrupts a paragraph and after one that text follows, a
+an opening line with only the language from the info string, a blank line before a fence that interrupts a paragraph and after one that text follows, a
 closing line that is the opening run as indented (CommonMark takes a longer run, indented up to
 3 spaces), and a closing line where a fence is never closed (CommonMark ends it with its item
 or the document; SuperFences would show the backticks and the code as a paragraph). And
@@ -165,6 +165,22 @@ class _Verbatim:
         return " " * (self.margin if self.margin >= 0 else self.strip) + self.end
 
 
+_INFO = re.compile(r"(`{3,}(?!`)|~{3,}(?!~))[ \t]*([^\s{]+)")  # a fence's run and language: the info string's first word
+_LANGUAGE = re.compile(r"[\w#.+-]+")  # what SuperFences takes for one
+
+
+def _opening(text: str) -> str:
+    """A fence's opening line that SuperFences reads as Goldmark does: the language is the
+    info string's first word and the rest is left out (```js 網站計時, ```go title="x.go",
+    ```go {linenos=table}: SuperFences showed the first two as text, the last with junk
+    attributes). An info string of attributes alone ({.python}) stays as it is."""
+    m = _INFO.match(text)
+    if m is None:
+        return text
+    language = _LANGUAGE.match(m.group(2))
+    return m.group(1) + (language.group(0) if language else "")
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -300,7 +316,7 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
                 if fenced := _FENCE.match(rest.lstrip(" ")):
                     # A code block opened on the marker line: Python-Markdown reads it only on a line
                     # of its own, just past the margin (see the first block, below).
-                    out.extend([head, " " * (4 * depth + 1) + rest.lstrip(" ")])
+                    out.extend([head, " " * (4 * depth + 1) + _opening(rest.lstrip(" "))])
                     verbatim = _Verbatim(fenced.group(1), content, 4 * depth + 1, content, True)
                     prev = "inner"
                 else:
@@ -315,6 +331,9 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
             out.append("")  # the line ends a list (it is no lazy continuation)
             block, block_depth, block_marker = block + 1, depth, False
         fenced = _FENCE.match(text) if rel < 4 and not plain else None
+        if fenced:
+            text = _opening(text)
+            line = " " * n + text
         html = _html_start(text, prev == "para") if rel < 4 and text[0] == "<" else False
         inner = bool(stack) and stack[-1].block == block
         if depth == 0:
