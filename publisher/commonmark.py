@@ -34,6 +34,7 @@ from markdown.extensions import Extension
 from markdown.inlinepatterns import (
     IMAGE_REFERENCE_RE,
     REFERENCE_RE,
+    HtmlInlineProcessor,
     ImageReferenceInlineProcessor,
     ReferenceInlineProcessor,
     ShortImageReferenceInlineProcessor,
@@ -71,6 +72,11 @@ HTML_TAG_LINE = re.compile(
     rf"[ ]{{0,3}}(?:<(?P<open>{_TAG})(?:{_ATTRIBUTE})*\s*/?>|</(?P<close>{_TAG})\s*>)[ \t]*(?:\n|$)"
 )
 _NOT_TYPE_7 = {"pre", "script", "style", "textarea"}  # blocks of their own kind (type 1)
+# CommonMark's inline raw HTML: a tag by its grammar (Python-Markdown took any `<word ...>`), a
+# comment, a processing instruction, a declaration or a CDATA section
+RAW_HTML_RE = (
+    rf"(<(?:{_TAG}(?:{_ATTRIBUTE})*\s*/?|/{_TAG}\s*|!--(?:(?!<!--).)*?--|\?.*?\?|![A-Za-z][^>]*|!\[CDATA\[.*?\]\])>)"
+)
 
 
 class _HtmlLineProcessor(BlockProcessor):
@@ -179,6 +185,7 @@ class CommonMarkExtension(Extension):
         md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, *(c for c in string.punctuation if c not in md.ESCAPED_CHARS)]
         # after `escape` (180), so an escaped backslash (`a \\` ending a line of LaTeX) is no break
         md.inlinePatterns.register(SubstituteTagInlineProcessor(r"\\\n", "br"), "backslash-break", 175)
+        md.inlinePatterns.register(HtmlInlineProcessor(RAW_HTML_RE, md), "html", 90)
         for cls, pattern, name, priority in (
             (_Reference, REFERENCE_RE, "reference", 170),
             (_ImageReference, IMAGE_REFERENCE_RE, "image_reference", 140),

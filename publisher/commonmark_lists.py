@@ -17,9 +17,10 @@ every line inside an item moves from that item's content column to 4 spaces per 
 blank line goes where CommonMark starts or ends a list and Python-Markdown would not.
 
 It already follows every fenced code block, so it also hands SuperFences fences it can read:
-an opening line with only the language from the info string, a blank line before a fence that interrupts a paragraph and after one that text follows, a
-closing line that is the opening run as indented (CommonMark takes a longer run, indented up to
-3 spaces), and a closing line where a fence is never closed (CommonMark ends it with its item
+an opening line with only the language from the info string (SuperFences read none with more
+words), a blank line before a fence that interrupts a paragraph and after one that text
+follows, a closing line that is the opening run as indented (CommonMark takes a longer run,
+indented up to 3 spaces), and a closing line where a fence is never closed (CommonMark ends it with its item
 or the document; SuperFences would show the backticks and the code as a paragraph). And
 HTML blocks: where a blank line ends one before its element closes (`<div align="center">`,
 a blank line, Markdown, `</div>`), CommonMark reads what follows as Markdown and
@@ -165,7 +166,9 @@ class _Verbatim:
         return " " * (self.margin if self.margin >= 0 else self.strip) + self.end
 
 
-_INFO = re.compile(r"(`{3,}(?!`)|~{3,}(?!~))[ \t]*([^\s{]+)")  # a fence's run and language: the info string's first word
+_INFO = re.compile(
+    r"(`{3,}(?!`)|~{3,}(?!~))[ \t]*([^\s{]+)"
+)  # a fence's run and language: the info string's first word
 _LANGUAGE = re.compile(r"[\w#.+-]+")  # what SuperFences takes for one
 
 

@@ -48,6 +48,16 @@ CASES = {
         '- item\n\n  <img src="https://x.example/a.png">\n\n- <br>\n\n'
         '> <img src="https://x.example/b.png" title="a > b">\n'
     ),
+    "text_in_angle_brackets_is_text": (
+        "格式：https://cdn.jsdelivr.net/gh/<GitHub帳號>/<倉庫名稱>\n\n"
+        "方法接收一個 Func<RequestDelegate, RequestDelegate> 的委託，或 Dictionary<Tkey,TValue>。\n\n"
+        "wsdl.exe <選項> <URL 或路徑>\n"
+    ),
+    "inline_html_by_commonmarks_grammar": (
+        'x <span class="a">s</span> <img src="https://x.example/a.png" /> <!-- c --> <?php x ?> <!DOCTYPE html> '
+        '<![CDATA[z]]> <a\nhref="https://x.example/">l</a> <x-y data-v=1>t</x-y> </foo > <br/>\n\n'
+        "<https://x.example> <a@b.example> `<code>` a < b > c <a/b> <1x> <a_b>\n"
+    ),
     "inline_tags_inside_a_paragraph_stay_in_it": (
         'text\n<img src="https://x.example/a.png">\n\n<img src="https://x.example/a.png"> and words\n\n'
         "<span>x</span>\n\n<https://x.example/>\n\n<a@x.example>\n\n    <img src=code.png>\n"
@@ -115,6 +125,18 @@ def test_a_tag_alone_on_its_line_is_raw_html_without_a_paragraph(renderer) -> No
         renderer.markdown_html(CASES["inline_tags_inside_a_paragraph_stay_in_it"], ""), create_parent="div"
     )
     assert [el.tag for el in root] == ["p", "p", "p", "p", "p", "pre"]
+
+
+def test_text_in_angle_brackets_that_is_no_tag_shows(renderer) -> None:
+    html = renderer.markdown_html(CASES["text_in_angle_brackets_is_text"], "")
+    text = lxml_html.fragment_fromstring(html, create_parent="div").text_content()
+    for shown in (
+        "/<GitHub帳號>/<倉庫名稱>",
+        "Func<RequestDelegate, RequestDelegate>",
+        "Dictionary<Tkey,TValue>",
+        "<URL 或路徑>",
+    ):
+        assert shown in text
 
 
 def test_relative_sources_in_html_lines_are_made_absolute(renderer) -> None:
