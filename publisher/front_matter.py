@@ -84,6 +84,9 @@ class Parsed:
     body: str
     fm_text: str
     fm_line: int  # line number of the first front matter line in the file
+    # Why the file has no front matter to read (empty, or none at the top): a page that is no
+    # post can do without (Hugo renders it), a post cannot.
+    missing: str = ""
 
     def line_of(self, key: str) -> int:
         """The line of a top-level key (any case); the front matter's first line if not found."""
@@ -97,20 +100,13 @@ class Parsed:
 def split(text: str, display: str) -> Parsed:
     """Separate front matter from the Markdown body, with line numbers for errors."""
     if not text or text.isspace():
-        raise PostError([Problem(display, 1, "file is empty")])
+        return Parsed({}, "", "", 1, missing="file is empty")
     stripped = text.lstrip()
     skipped = text.count("\n", 0, len(text) - len(stripped))
     handler = next((h for h in _HANDLERS if h.detect(stripped)), None)
     if handler is None:
-        raise PostError(
-            [
-                Problem(
-                    display,
-                    skipped + 1,
-                    "no front matter: start the file with '---' (YAML), '+++' (TOML) or '{' (JSON)",
-                )
-            ]
-        )
+        missing = "no front matter: start the file with '---' (YAML), '+++' (TOML) or '{' (JSON)"
+        return Parsed({}, text, "", skipped + 1, missing=missing)
     try:
         fm, body = handler.split(stripped)
     except ValueError:

@@ -376,6 +376,9 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str, casca
     section = path.partition("/")[0]
     main = config.main_section_set
     listed = f.listed() and (not main or section in main)  # like a theme's list of Hugo's mainSections
+    if parsed.missing and listed:
+        hint = " (or, if this page is not a post, list the post sections in main_sections)"
+        raise PostError([*f.problems, Problem(display, parsed.fm_line, parsed.missing + hint)])
     title = f.text("title")
     if not title and not f.problems and listed:  # a title that isn't text was reported already
         has_key = "title" in f.meta and f.meta["title"] not in (None, "")

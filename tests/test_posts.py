@@ -648,13 +648,20 @@ def test_main_sections_make_pages_elsewhere_unlisted_needing_no_title_or_date(ma
         "Post/b/index.md": post_text("B"),
         "about.md": "---\ntitle: About\n---\nMe.\n",
         "page/search.md": "---\nlayout: search\n---\n",
+        "top/me.md": "![](/img/me.png)\n\n關於我。\n",  # no front matter at all: Hugo renders it
+        "top/empty.md": "",
     }
     site = load(make_site, files, main_sections=["posts", "Post"])
     assert site.problems == []
     assert sorted(p.title for p in site.published) == ["A", "B"]
-    assert site.count("unlisted") == 2
+    assert site.count("unlisted") == 4
     everything = load(make_site, files)  # the default: every page is a post
     assert [p.message for p in everything.problems if p.path.endswith("about.md")] == [NO_DATE]
+    hint = " (or, if this page is not a post, list the post sections in main_sections)"
+    assert {(p.path.rpartition("/")[2], p.line, p.message) for p in everything.problems if "/top/" in p.path} == {
+        ("me.md", 1, "no front matter: start the file with '---' (YAML), '+++' (TOML) or '{' (JSON)" + hint),
+        ("empty.md", 1, "file is empty" + hint),
+    }
 
 
 def test_a_languages_own_content_folder_holds_its_pages_without_keys(make_site) -> None:
