@@ -97,6 +97,7 @@ _MARKDOWN_INSIDE = re.compile(
     r"form|header|hgroup|li|main|menu|nav|p|section|summary|table|tbody|td|tfoot|th|thead|tr)$"
 )
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>")
+_WHITESPACE_KEPT = re.compile(r"<(pre|textarea|script|style)[\s>]", re.I)
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 
 
@@ -125,6 +126,12 @@ def _mark_markdown_inside(out: list[str], unclosed: list[tuple[int, int, str]]) 
     for at, column, tag in sorted(unclosed, reverse=True):  # right to left: columns stay valid
         mark = "1" if tag == "p" else "block"
         out[at] = f'{out[at][:column]} markdown="{mark}"{out[at][column:]}'
+    block = range(min(at for at, _, _ in unclosed), len(out)) if unclosed else range(0)
+    if not any(_WHITESPACE_KEPT.search(out[k]) for k in block):
+        # md_in_html reads the lines before the blank line as Markdown too, where CommonMark keeps
+        # them raw: indented, `<tbody><tr>` or text would be a code block showing the tags.
+        for k in block:
+            out[k] = out[k].lstrip(" \t")
 
 
 def _ends_paragraph(text: str) -> bool:

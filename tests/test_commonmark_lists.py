@@ -207,6 +207,14 @@ def test_markdown_inside_html_blocks_is_read_after_a_blank_line(renderer) -> Non
     assert "*not md*" in renderer.markdown_html(BLOCK_CASES["html_block_without_a_blank_stays_raw"], "")
     for tricky in ("<div>\nUse `<div>` here\n\n*x*\n\n</div>\n", "<div></div><div>\n\n*x*\n\n</div>\n"):
         assert "markdown=" not in renderer.markdown_html(tricky, ""), tricky  # the mark never shows
+    # Imported HTML whose tags are indented (cnblogs): the lines before the blank line stay
+    # HTML; md_in_html read `    <tbody markdown="block"><tr ...>` as a code block showing them.
+    soup = "<table>\n    <tbody><tr>\n        <td>\n\n不安全的函數\n\n        </td>\n    </tr>\n</tbody></table>\n"
+    root = lxml_html.fragment_fromstring(renderer.markdown_html(soup, ""), create_parent="div")
+    assert [p.text for p in root.iterfind("table/tbody/tr/td/p")] == ["不安全的函數"]
+    assert "markdown=" not in root.text_content() and "<tr" not in root.text_content()
+    kept = "<div>\n<pre>\n    indented\n</pre>\n\n*x*\n\n</div>\n"
+    assert "\n    indented\n" in renderer.markdown_html(kept, "")  # a <pre>'s lines keep their spaces
 
 
 def test_the_sample_posts_source_links_are_a_list_in_every_feed_item(make_site) -> None:
