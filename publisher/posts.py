@@ -280,15 +280,20 @@ class _Fields:
             return ""
         return clean_line(str(value))
 
-    def terms(self, key: str, taxonomy: bool = False) -> tuple[str, ...]:
-        """A list or single name; for a taxonomy, names with the same URL ("AI", "ai") are one."""
+    def terms(self, key: str, taxonomy: bool = False, people: bool = False) -> tuple[str, ...]:
+        """A list or single name; for a taxonomy, names with the same URL ("AI", "ai") are one.
+        People may also be tables with a name (`author: {name: x, link: y}`, as LoveIt and FixIt
+        write them)."""
         value = self.meta.get(key)
         if value is None or value == "":
             return ()
-        if isinstance(value, (str, int, float)):
+        if isinstance(value, (str, int, float)) or (people and isinstance(value, dict)):
             value = [value]
+        if people and isinstance(value, list):
+            value = [v.get("name", v) if isinstance(v, dict) else v for v in value]
         if not isinstance(value, list) or [v for v in value if isinstance(v, (dict, list))]:
-            self.problem(key, f"'{key}' must be a list of names or a single name")
+            tables = " (or tables with a name)" if people else ""
+            self.problem(key, f"'{key}' must be a list of names{tables} or a single name")
             return ()
         out: dict[str, str] = {}
         for v in value:
@@ -410,7 +415,7 @@ def _to_post(source: Source, parsed: Parsed, config: Config, display: str, casca
     description = f.text("description", "summary")
     tags = f.terms("tags", taxonomy=True)
     categories = f.terms("categories", taxonomy=True)
-    authors = f.terms("authors") or f.terms("author")
+    authors = f.terms("authors", people=True) or f.terms("author", people=True)
     source_url = f.text("source_url")
     source_name = f.text("source_name")
     images = f.terms("images")

@@ -405,7 +405,23 @@ REJECTED = [
     ("list-title", "---\ntitle: [a, b]\ndate: 2026-01-10\n---\n", 2, "'title' must be text, not a list"),
     ("bad-tags", "---\ntitle: T\ndate: 2026-01-10\ntags: {a: 1}\n---\n", 4, "'tags' must be a list of names"),
     ("not-a-mapping", "---\n- a\n- b\n---\n", 1, "front matter must be a set of 'key: value' lines"),
+    (
+        "author-table-without-name",
+        "---\ntitle: T\ndate: 2026-01-10\nauthor: {link: 'https://x.example/'}\n---\n",
+        4,
+        "'author' must be a list of names (or tables with a name) or a single name",
+    ),
 ]
+
+
+def test_authors_as_tables_with_a_name_as_loveit_and_fixit_write_them(make_site):
+    files = {
+        "posts/a.md": "---\ntitle: A\ndate: 2026-01-10\nauthor:\n  name: Lruihao\n  link: https://lruihao.cn\n---\n",
+        "posts/b.md": "---\ntitle: B\ndate: 2026-01-11\nauthors:\n  - name: 甲\n  - 乙\n---\n",
+    }
+    site = load(make_site, files)
+    assert site.problems == []
+    assert {p.title: p.authors for p in site.published} == {"A": ("Lruihao",), "B": ("甲", "乙")}
 
 
 @pytest.mark.parametrize(("name", "content", "line", "fragment"), REJECTED, ids=[r[0] for r in REJECTED])
