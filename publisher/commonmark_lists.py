@@ -377,6 +377,9 @@ def _rewrite(lines: list[str], in_quote: bool = False) -> list[str]:
             prev = "inner" if inner else "other"
         elif (rel >= 4 and not lazy) or html is not False or atx or brk:
             prev = "other"  # a heading, thematic break, indented code or raw HTML
+            if brk and depth == 0 and i < len(lines) and lines[i].strip():
+                out.append("")  # what follows a break is a new block (`___` over `---` was a heading)
+                prev = "blank"
         else:
             if not (prev == "para" and para_depth == depth):
                 para_depth, para_first = depth, False

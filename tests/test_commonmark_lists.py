@@ -170,6 +170,7 @@ BLOCK_CASES = {
     "equals_signs_after_a_quote_are_its_text": "> 引言\n===\n",
     "a_footnote_right_after_a_list": "重點：\n- 第一點[^1]\n- 第二點\n[^1]: 來源\n\n> 引言[^2]\n[^2]: 出處\n",
     "a_link_line_after_an_item_is_its_text": "- a\n[b](https://x.example/)\n",
+    "a_line_right_after_a_break": "a\n\n___\n---\n\nb\n\n***\n===\n\n* * *\ntext\n\ntext\n---\nmore\n",
     "words_after_a_fences_language": (
         f"直接貼碼！\n\n{FENCE}js 網站運行時間 JS\nfunction f() {{\n  # not a heading\n}}\n{FENCE}\n\n"
         f'{FENCE}go title="main.go"\npackage main\n{FENCE}\n\n{FENCE}go {{linenos=table,hl_lines=[2]}}\nx\n{FENCE}\n\n'
