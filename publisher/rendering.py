@@ -348,12 +348,17 @@ def _template_line(exc: BaseException, filename: str | None) -> int | None:
     return line
 
 
+_END_BR = re.compile(r"</br\s*>", re.IGNORECASE)
+
+
 def absolutize(html: str, base: str) -> str:
     """Rewrite every relative href/src/srcset (and the like) against base."""
     if not html.strip():
         return html
     import lxml.html
 
+    if "</" in html:
+        html = _END_BR.sub("<br>", html)  # a browser reads </br> as <br>; lxml dropped it, joining the lines
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     root.make_links_absolute(base, resolve_base_href=False, handle_failures="ignore")
     for el in root.iter():

@@ -36,6 +36,11 @@ def test_absolutize_keeps_text_and_cjk() -> None:
     assert absolutize(html, BASE) == html
 
 
+def test_an_end_br_is_a_line_break_as_browsers_read_it() -> None:
+    assert absolutize("<p>第一行</br>第二行</BR >三</p>", BASE) == "<p>第一行<br>第二行<br>三</p>"
+    assert absolutize("<pre><code>a &lt;/br&gt; b</code></pre>", BASE) == "<pre><code>a &lt;/br&gt; b</code></pre>"
+
+
 def _render(make_site, body: str, **front: object):
     config = make_site({"posts/hello.md": post_text(body=body, **front)})
     site = load_site(config, now=NOW)
