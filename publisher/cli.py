@@ -340,8 +340,19 @@ def _run_send(config: Config, store, retry_wait: float) -> None:
     from publisher import campaigns
     from publisher.outbox import SendError
 
+    # Ctrl-C and SIGTERM stop the send, never interrupt it: the messages in flight finish and
+    # everything the relay accepted is recorded (an exception here lost those records, and the
+    # next send mailed them again), the rest stays queued. Pressing Ctrl-C again changes nothing.
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stopped_by: list[int] = []
+
+    def on_stop(signum: int, frame: object) -> None:
+        if not stopped_by:
+            click.echo("\nstopping: finishing the messages in flight, the rest stays queued", err=True)
+        stopped_by.append(signum)
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     bars = []
 
     def progress(campaign, total: int):
@@ -349,14 +360,11 @@ def _run_send(config: Config, store, retry_wait: float) -> None:
 
     try:
         summary = campaigns.send_queued(config, store, stop=stop, progress=progress, retry_wait=retry_wait)
-    except KeyboardInterrupt:
-        stop.set()
-        click.echo("interrupted: what was not sent stays queued for the next `publisher send`", err=True)
-        sys.exit(130)
     except SendError as exc:
         raise PublisherError(str(exc)) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():  # once stopped, a signal has nothing left to stop
+            signal.signal(signum, signal.SIG_IGN if stopped_by else handler)
         for bar in bars:
             bar.close()
     click.echo(
@@ -371,6 +379,8 @@ def _run_send(config: Config, store, retry_wait: float) -> None:
             f"campaign {campaign.id} not finished: {left['deferred']} deferred, {left['queued']} queued{leased}; "
             "run `publisher send` again later"
         )
+    if stopped_by:
+        sys.exit(128 + stopped_by[0])  # as a shell reports a command a signal stopped
 
 
 def _send_progress(campaign, total: int, bars: list):

@@ -175,6 +175,15 @@ def drain(
                     continue
                 break
     finally:
+        # However the loop ended (an exception too), what no worker has started goes back unsent
+        # at once, instead of being mailed while this waits.
+        while True:
+            try:
+                item = work.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                done.put(Delivery(item.id, item.subscriber_id, "sending", "not sent: stopped"))
         for _ in threads:
             work.put(None)
         for t in threads:

@@ -10,6 +10,8 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
 from publisher import campaigns, subscriptions
 from publisher.outbox import RECORD_EVERY, backoff
 from tests.conftest import SECRET
@@ -63,6 +65,39 @@ def test_send_killed_midway_resumes_without_losing_anyone(newsletter_site, smtp_
     (campaign,) = store.all_campaigns()
     assert campaign.status == "done"
     assert store.progress(campaign.id)["sent"] == len(emails)
+
+
+@pytest.mark.parametrize("smtp", [{}, {"processes": 2, "connections": 4}], ids=["one-process", "two-processes"])
+def test_ctrl_c_stops_a_send_at_once_and_twice_loses_no_record(newsletter_site, smtp_server, smtp) -> None:
+    # Ctrl-C pressed twice, as an impatient operator does: the send stops within the messages in
+    # flight, and every message the relay accepted is recorded, so resuming mails nobody twice.
+    server, _ = smtp_server
+    config = newsletter_site(data=[SAMPLE], smtp=smtp)
+    store = campaigns.open_store(config)
+    emails = [f"reader{i}@example.com" for i in range(600)]
+    store.add_subscribers([{"email": e, "name": "", "status": "confirmed"} for e in emails], resubscribe=False)
+    server.delay = 0.01
+    first = run_send(config, "--backfill")
+    deadline = time.monotonic() + 60
+    while len(server.messages) < 60 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGINT)
+    stopped_at = time.monotonic()
+    time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=30)
+    assert time.monotonic() - stopped_at < 3, "the send went on after Ctrl-C"
+    assert first.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    received = len(server.messages)
+    assert received < len(emails), "the stop must land mid-campaign"
+    (campaign,) = store.all_campaigns()
+    assert store.progress(campaign.id)["sent"] == received  # everything accepted is recorded
+
+    second = run_send(config)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err.decode()
+    assert Counter(server.recipients()) == dict.fromkeys(emails, 1)
 
 
 def test_backoff_grows_and_is_bounded() -> None:
