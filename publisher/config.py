@@ -285,10 +285,16 @@ def resolve(settings: Settings, path: Path) -> Config:
     except ValueError:
         raise err("smtp.rate_limit", f'{smtp.rate_limit!r} is not like "10/s", "500/m" or "2000/h"') from None
     if news.sender:
-        from email.utils import parseaddr  # here, not at the top: every command loads the config, few mail
+        # here, not at the top: every command loads the config, few mail
+        from email.headerregistry import HeaderRegistry
 
-        if "@" not in parseaddr(news.sender)[1]:
-            raise err("newsletter.from", f"{news.sender!r} is not an address such as 'Blog <news@example.com>'")
+        header = HeaderRegistry()("From", news.sender)
+        if len(header.addresses) != 1 or "@" not in header.addresses[0].addr_spec or header.defects:
+            raise err(
+                "newsletter.from",
+                f"{news.sender!r} is not one address such as 'Blog <news@example.com>' (a name with spaces "
+                "goes before the address in <>)",
+            )
     if news.unsubscribe_url and urlsplit(news.unsubscribe_url).scheme not in ("http", "https"):
         raise err("newsletter.unsubscribe_url", "must be an absolute https:// URL")
     if news.max_attempts < 1:

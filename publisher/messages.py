@@ -195,7 +195,7 @@ class MessageFactory:
         self.campaign = campaign
         self.tokens = tokens
         self.signer = signer
-        self.unsubscribe_base = news.unsubscribe_url
+        self.unsubscribe_base = news.unsubscribe_url.rstrip("/") + "/"  # the token is a path segment
         self.mailto = news.unsubscribe_mailto
         self.boundary = "=_publisher_" + secrets.token_hex(12)
         fixed = [_header("From", _address(name, address)), _header("Subject", campaign.subject)]

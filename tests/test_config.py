@@ -143,3 +143,9 @@ def test_term_permalinks_are_checked(tmp_path, permalinks, message) -> None:
         assert set(config.term_permalinks) <= {"tags"}
     else:
         assert message in config_error(tmp_path, permalinks=permalinks)
+
+
+@pytest.mark.parametrize("sender", ["Blog news@example.com", "Blog <news>", "a@example.com, b@example.com"])
+def test_a_from_address_must_be_one_well_formed_address(tmp_path, sender) -> None:
+    message = config_error(tmp_path, newsletter={"from": sender})
+    assert "'newsletter.from'" in message and "is not one address such as 'Blog <news@example.com>'" in message

@@ -54,6 +54,13 @@ def test_copy_is_well_formed_and_personalized(config) -> None:
     assert PLACEHOLDER.encode() not in envelope.data
 
 
+def test_an_unsubscribe_url_without_its_slash_still_makes_working_links(make_site) -> None:
+    config = make_site(newsletter={**NEWSLETTER, "unsubscribe_url": "https://blog.example.com/unsubscribe"})
+    tokens = Tokens(SECRET)
+    msg = parse(MessageFactory(CAMPAIGN, config, tokens).build(42, "a@example.com").data)
+    assert msg["List-Unsubscribe"].startswith(f"<https://blog.example.com/unsubscribe/{tokens.unsubscribe(42)}>")
+
+
 def test_message_ids_are_unique(config) -> None:
     factory = MessageFactory(CAMPAIGN, config, Tokens(SECRET))
     ids = {parse(factory.build(1, "a@example.com").data)["Message-ID"] for _ in range(50)}
