@@ -452,7 +452,10 @@ def run(obj: Context, with_web: bool, verbose: bool, quiet: bool) -> None:
     from publisher.daemon import Daemon
 
     configure_logging(1 if verbose else -1 if quiet else 0)
-    Daemon(obj.config(), serve=with_web).run()
+    daemon = Daemon(obj.config(), serve=with_web)
+    daemon.run()
+    if daemon.failed:
+        sys.exit(1)  # stopped by a failure, not asked to: a service manager restarts it
 
 
 @cli.command()
@@ -461,10 +464,13 @@ def run(obj: Context, with_web: bool, verbose: bool, quiet: bool) -> None:
 @click.pass_obj
 def serve(obj: Context, verbose: bool, quiet: bool) -> None:
     """Serve subscribe / confirm / unsubscribe (and the feeds) over HTTP."""
+    from publisher.web import listen
     from publisher.web import serve as make_server
 
     configure_logging(1 if verbose else -1 if quiet else 0)
-    make_server(obj.config()).run()
+    config = obj.config()
+    sock = listen(config)
+    make_server(config).run(sockets=[sock])
 
 
 def configure_logging(verbosity: int) -> None:

@@ -70,6 +70,7 @@ class Daemon:
         self.auto_send = self.newsletter and config.settings.newsletter.auto_send
         self.store: Any = None
         self.web: Any = None
+        self.failed = False  # stopped by a failure (its web server died), not by a signal
         self.serve = serve
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -79,6 +80,11 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
         """Run until SIGTERM/SIGINT (or `stop`); then finish or park what is in flight."""
+        sock = None
+        if self.serve:
+            from publisher.web import listen
+
+            sock = listen(self.config)  # a port in use stops the start, with one line
         if self.newsletter:
             from publisher.campaigns import open_store, record_baseline
             from publisher.subscriptions import secret_key
@@ -97,8 +103,8 @@ class Daemon:
         if self.auto_send:
             self.scheduler.add_job(self.send, "interval", minutes=d.retry_minutes, id="retry")
         self.scheduler.add_job(self.cycle, id="cycle", args=["start"], replace_existing=True)
-        if self.serve:
-            self._start_web()
+        if sock is not None:
+            self._start_web(sock)
         log.info(
             "event=start content=%s output=%s newsletter=%s auto_send=%s serve=%s",
             self.config.content_dir,
@@ -120,12 +126,22 @@ class Daemon:
                 self.store.close()
             log.info("event=stopped")
 
-    def _start_web(self) -> None:
+    def _start_web(self, sock: Any) -> None:
         from publisher.web import serve
 
-        self.web = serve(self.config)
-        self.web.config.install_signal_handlers = False  # ours handle SIGTERM/SIGINT
-        threading.Thread(target=self.web.run, name="web", daemon=True).start()
+        self.web = web = serve(self.config)
+        web.config.install_signal_handlers = False  # ours handle SIGTERM/SIGINT
+
+        def run() -> None:
+            try:
+                web.run(sockets=[sock])
+            finally:
+                if not self.stop.is_set():  # the endpoints are down: the service must not look healthy
+                    log.error("event=web-stopped the web server stopped; stopping")
+                    self.failed = True
+                    self.stop.set()
+
+        threading.Thread(target=run, name="web", daemon=True).start()
 
     # -- triggers --------------------------------------------------------------------------
     def changed(self, path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from publisher import subscriptions
 from publisher.config import Config, rate_limit
-from publisher.errors import ConfigError
+from publisher.errors import ConfigError, PublisherError
 from publisher.store import Store
 
 log = logging.getLogger("publisher.web")
@@ -297,6 +298,19 @@ class _Topics:
                 terms = dict.fromkeys(t for e in site.published_index() for t in (*e.categories, *e.tags))
                 self.cached, self.read_at = sorted(terms), time.monotonic()
             return self.cached
+
+
+def listen(config: Config) -> socket.socket:
+    """The server's socket, bound now: a port in use is one clear error at start, where uvicorn
+    logged it from its thread and `run --serve` went on without its web server."""
+    server = config.settings.server
+    try:
+        return socket.create_server((server.host, server.port))
+    except OSError as exc:
+        raise PublisherError(
+            f"cannot listen on {server.host}:{server.port}: {exc.strerror}; stop what uses that port, "
+            "or set server.port in the config"
+        ) from None
 
 
 def serve(config: Config, *, install_signal_handlers: bool = True) -> Any:

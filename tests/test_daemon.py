@@ -228,3 +228,25 @@ def test_its_own_output_and_cache_inside_content_dir_never_trigger_a_build(make_
         log, _ = daemon.communicate(timeout=10)
     builds = [line for line in log.splitlines() if "event=build " in line]
     assert len(builds) == 2, log
+
+
+@pytest.mark.parametrize("command", [["run", "--serve"], ["serve"]])
+def test_a_port_in_use_stops_the_start_with_one_line(make_site, command) -> None:
+    # Under systemd, a daemon whose web server failed to bind looked healthy while subscribe,
+    # confirm and unsubscribe were all down.
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = make_site(data=[SAMPLE], server={"host": "127.0.0.1", "port": port})
+        env = {**os.environ, "PUBLISHER_SECRET_KEY": SECRET}
+        done = subprocess.run(
+            [sys.executable, "-m", "publisher", "--config", str(config.path), *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"Error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
