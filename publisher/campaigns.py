@@ -225,10 +225,13 @@ def _processes(config: Config, messages_to_send: int) -> int:
 def send_test_copy(config: Config, slug: str, to: str) -> messages.Envelope:
     """Send one copy of a post's email to `to`; nothing is recorded as sent."""
     from publisher.subscriptions import normalize_email
-    from publisher.transport import send_one
+    from publisher.transport import SmtpConfigError, send_one
 
     envelope = _sample(config, slug, normalize_email(to))
-    reply = send_one(config.settings.smtp, envelope)
+    try:
+        reply = send_one(config.settings.smtp, envelope)
+    except (ConnectionLost, SmtpConfigError) as exc:  # relay down, login or TLS refused: the operator's to fix
+        raise PublisherError(f"the test copy was not sent: {exc}") from None
     if reply.outcome != "sent":
         raise PublisherError(f"{to}: the server refused the test copy: {reply}")
     return envelope

@@ -234,13 +234,16 @@ def subscribers_count(obj: Context) -> None:
 
 
 @subscribers.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("file", type=click.File("rb"))
 @click.pass_obj
 def subscribers_import(obj: Context, file) -> None:
     """Import a CSV (email, name, topics separated by ';'); bad rows are reported and skipped."""
+    import io
+
     from publisher import subscriptions
 
-    _report_import(subscriptions.import_csv(_store(obj), file, file.name))
+    text = subscriptions.csv_text(file.read(), file.name)
+    _report_import(subscriptions.import_csv(_store(obj), io.StringIO(text, newline=""), file.name))
 
 
 @subscribers.command("export")

@@ -8,6 +8,7 @@ subscriber's.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -135,6 +136,22 @@ def remove(store: Store, email: str) -> None:
     """Unsubscribe (the history stays, so an import can never bring the address back)."""
     if not store.set_status(normalize_email(email), "unsubscribed"):
         raise SubscriberError(f"{email}: no such subscriber")
+
+
+def csv_text(data: bytes, source_name: str) -> str:
+    """A CSV file's text: UTF-8 (with or without BOM), or UTF-16 with its BOM (Excel's
+    "Unicode text"); anything else is an error naming the line, since guessing a legacy
+    encoding (Big5, GBK, Latin-1) would import wrong names without a word."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SubscriberError(
+            f"{source_name}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as CSV UTF-8 "
+            "(Excel: File > Save As > CSV UTF-8) and import it again"
+        ) from None
 
 
 def import_csv(store: Store, stream: TextIO, source_name: str) -> ImportReport:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from publisher.cli import cli
 from publisher.config import documented_keys
-from tests.conftest import BASE_CONFIG, post_text, write_config
+from tests.conftest import BASE_CONFIG, free_port, post_text, write_config
 
 ROOT = Path(__file__).parent.parent
 
@@ -204,6 +204,23 @@ def test_test_copy_goes_to_one_address_and_marks_nothing(newsletter_site, smtp_s
     assert "no campaigns yet" in run(config, "status").output
     assert run(config, "send", "--backfill", "--yes").exit_code == 0
     assert sorted(server.recipients()) == ["a@example.com", "me@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("smtp", "says"),
+    [
+        ({"username": "mailer"}, "the test copy was not sent: "),  # the test server offers no AUTH
+        ({"port": "closed"}, "the test copy was not sent: "),
+    ],
+)
+def test_a_test_copy_the_relay_cannot_take_is_one_line(newsletter_site, smtp_server, monkeypatch, smtp, says) -> None:
+    monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", "pw")
+    if smtp.get("port") == "closed":
+        smtp = {"port": free_port()}
+    config = newsletter_site(data=[SAMPLE], smtp=smtp)
+    result = run(config, "send", SLUG, "--to", "me@example.com")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: " + says) and result.output.count("\n") == 1, result.output
 
 
 def test_preview_writes_eml_html_and_txt(newsletter_site, smtp_server, tmp_path) -> None:

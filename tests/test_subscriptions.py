@@ -249,6 +249,22 @@ def test_cli_import_reads_a_utf8_bom_file_with_cjk_names(make_site) -> None:
     }
 
 
+def test_cli_import_reads_excels_utf16_and_names_the_line_of_a_legacy_encoding(make_site, tmp_path) -> None:
+    config = make_site()
+    utf16 = tmp_path / "unicode.csv"
+    utf16.write_bytes("email,name\r\nzhang@example.tw,張三\r\n".encode("utf-16"))  # with its BOM
+    result = run(config, "import", str(utf16))
+    assert result.exit_code == 0, result.output
+    assert table(open_store(config))["zhang@example.tw"][1] == "張三"
+    big5 = tmp_path / "big5.csv"
+    big5.write_bytes("email,name\nchen@example.tw,陳大文\n".encode("big5"))
+    result = run(config, "import", str(big5))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {big5}:2: not UTF-8 (byte 0x")
+    assert "save the file as CSV UTF-8" in result.stderr and "Traceback" not in result.output
+    assert "chen@example.tw" not in table(open_store(config))
+
+
 def test_cli_import_does_not_resubscribe_but_add_does(make_site, tmp_path) -> None:
     config = make_site()
     assert run(config, "add", "left@example.com").exit_code == 0
