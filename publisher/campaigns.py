@@ -10,6 +10,7 @@ any post that appears later (even one dated in the past) is new.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -209,6 +210,22 @@ def send_queued(
         if stop.is_set():
             break
     return total
+
+
+def periodic_progress(campaign: Campaign, total: int, say: Callable[[str], None], every: float) -> Advance:
+    """A send's progress for a log (where no bar can be drawn): a line every `every` seconds
+    and one at the end."""
+    state = {"done": 0, "last": time.monotonic(), "start": time.monotonic()}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        now = time.monotonic()
+        if now - state["last"] >= every or state["done"] == total:
+            rate = state["done"] / max(now - state["start"], 1e-9)
+            say(f"campaign {campaign.id}: {state['done']}/{total} ({rate:.0f} msg/s)")
+            state["last"] = now
+
+    return advance
 
 
 def _processes(config: Config, messages_to_send: int) -> int:

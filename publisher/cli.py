@@ -394,17 +394,9 @@ def _send_progress(campaign, total: int, bars: list):
         bar = tqdm(total=total, desc=f"campaign {campaign.id}", unit="msg", file=sys.stderr)
         bars.append(bar)
         return bar.update
-    state = {"done": 0, "last": time.monotonic(), "start": time.monotonic()}
+    from publisher import campaigns
 
-    def advance(n: int) -> None:
-        state["done"] += n
-        now = time.monotonic()
-        if now - state["last"] >= 5 or state["done"] == total:
-            rate = state["done"] / max(now - state["start"], 1e-9)
-            click.echo(f"campaign {campaign.id}: {state['done']}/{total} ({rate:.0f} msg/s)", err=True)
-            state["last"] = now
-
-    return advance
+    return campaigns.periodic_progress(campaign, total, lambda line: click.echo(line, err=True), every=5)
 
 
 @cli.command()

@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -195,7 +196,10 @@ class Daemon:
                 websub.ping(self.config.settings.websub_hubs, changed)
             self._schedule_next(report.site)
             created = self._campaigns() if self.newsletter else []
-        if created and self.auto_send:
+        # New campaigns go out now; so, at start, does one a stop left unfinished (it waited for
+        # the retry interval, minutes).
+        unfinished = reason == "start" and self.auto_send and bool(self.store.campaigns_to_send())
+        if (created or unfinished) and self.auto_send:
             self.scheduler.add_job(self.send, id="send", replace_existing=True)
 
     def _unsettled(self) -> bool:
@@ -241,9 +245,14 @@ class Daemon:
         from publisher import campaigns
         from publisher.outbox import SendError
 
+        def progress(campaign: Any, total: int) -> Callable[[int], None]:  # a long send is no silence
+            return campaigns.periodic_progress(campaign, total, lambda line: log.info("event=sending %s", line), 10)
+
         while not self.stop.is_set():
             try:
-                summary = campaigns.send_queued(self.config, self.store, stop=self.stop, retry_wait=0)
+                summary = campaigns.send_queued(
+                    self.config, self.store, stop=self.stop, retry_wait=0, progress=progress
+                )
             except (SendError, PublisherError) as exc:
                 log.error("event=send-failed error=%s", exc)
                 return

@@ -156,6 +156,17 @@ def test_restart_sends_nothing_again(daemon_site, smtp_server) -> None:
     assert second.wait(timeout=10) == 0
 
 
+def test_a_campaign_a_stop_left_unfinished_goes_out_at_start(daemon_site, smtp_server) -> None:
+    # Queued, as a SIGTERM mid-campaign leaves it: the restart sends it at once, not after the
+    # retry interval (minutes).
+    config, store, run = daemon_site
+    server, _ = smtp_server
+    campaigns.create_campaigns(config, store, campaigns.plan_send(config, store, backfill=True))
+    daemon = run()
+    wait_for(lambda: len(server.messages) == 3, timeout=20, what="the queued campaign", process=daemon)
+    assert "event=sending campaign 1: 3/3" in _log_so_far(daemon)
+
+
 _logs: dict[int, str] = {}
 
 
