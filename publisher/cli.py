@@ -465,7 +465,10 @@ def serve(obj: Context, verbose: bool, quiet: bool) -> None:
     configure_logging(1 if verbose else -1 if quiet else 0)
     config = obj.config()
     sock = listen(config)
-    make_server(config).run(sockets=[sock])
+    try:
+        make_server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has shut down
+        sys.exit(130)
 
 
 def configure_logging(verbosity: int) -> None:
@@ -481,3 +484,4 @@ def configure_logging(verbosity: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING if verbosity < 1 else logging.INFO)
+    logging.getLogger("MARKDOWN").setLevel(logging.WARNING)  # its debug lines name every extension loaded

@@ -325,7 +325,8 @@ def serve(config: Config, *, install_signal_handlers: bool = True) -> Any:
         port=server.port,
         proxy_headers=True,
         forwarded_allow_ips=server.trusted_proxies,
-        log_level="info",
+        log_config=None,  # its lines go through the command's logging: one format, and -q quiets them
+        log_level=None,
         access_log=False,
     )
     return uvicorn.Server(uv_config)
