@@ -259,11 +259,33 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
     return app
 
 
-def _deliver(send_mail: Callable[[Any], None], envelope: Any) -> None:
+CONFIRM_RETRIES = (30.0, 120.0, 600.0)  # seconds before each new try of a confirmation email
+
+
+class _Refused(Exception):
+    def __init__(self, reply: Any):
+        super().__init__(f"refused: {reply}")
+        self.temporary = reply.outcome == "temporary"
+
+
+def _deliver(send_mail: Callable[[Any], None], envelope: Any, attempt: int = 0) -> None:
+    """Send a confirmation email; a relay that is down or says "try later" (greylisting) gets
+    it again a few times, or the visitor, told to check their inbox, waits for nothing. (Kept
+    in this process only: a restart drops the retries; the visitor can submit the form again.)"""
+    from publisher.transport import ConnectionLost
+
     try:
         send_mail(envelope)
     except Exception as exc:
-        log.error("confirmation email to %s failed: %s", envelope.recipient, exc)
+        temporary = isinstance(exc, ConnectionLost) or (isinstance(exc, _Refused) and exc.temporary)
+        if not temporary or attempt >= len(CONFIRM_RETRIES):
+            log.error("event=confirmation-failed to=%s error=%s", envelope.recipient, exc)
+            return
+        delay = CONFIRM_RETRIES[attempt]
+        log.warning("event=confirmation-deferred to=%s retry_in=%.0fs error=%s", envelope.recipient, delay, exc)
+        timer = threading.Timer(delay, _deliver, (send_mail, envelope, attempt + 1))
+        timer.daemon = True
+        timer.start()
 
 
 def _smtp_mailer(config: Config) -> Callable[[Any], None]:
@@ -272,7 +294,7 @@ def _smtp_mailer(config: Config) -> Callable[[Any], None]:
     def send(envelope: Any) -> None:
         reply = send_one(config.settings.smtp, envelope)
         if reply.outcome != "sent":
-            raise RuntimeError(f"refused: {reply}")
+            raise _Refused(reply)
 
     return send
 

@@ -46,6 +46,25 @@ def test_subscribe_confirm_flow(web, smtp_server) -> None:
         assert client.get(link + "x").status_code == 400
 
 
+def test_a_confirmation_the_relay_defers_is_sent_again(web, smtp_server, monkeypatch) -> None:
+    # Greylisting (451 at first) or a relay restarting: the visitor, told to check their inbox,
+    # still gets the link. A permanent refusal (550) is not retried.
+    from publisher import web as web_mod
+
+    monkeypatch.setattr(web_mod, "CONFIRM_RETRIES", (0.2, 0.2))
+    server, _ = smtp_server
+    server.temporary["later@example.com"] = 2
+    server.permanent["never@example.com"] = "550 5.1.1 no such user"
+    base, _config, _store = web()
+    with httpx.Client(base_url=base) as client:
+        for address in ("later@example.com", "never@example.com"):
+            response = client.post("subscribe", data={"csrf": csrf_form(client), "email": address})
+            assert response.status_code == 200
+        wait_for(lambda: "later@example.com" in server.recipients())
+    time.sleep(0.6)
+    assert server.recipients() == ["later@example.com"]
+
+
 def test_response_never_reveals_whether_an_address_is_known(web, smtp_server) -> None:
     server, _ = smtp_server
     base, _config, store = web()
