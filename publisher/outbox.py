@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import logging
 import queue
 import random
 import threading
@@ -28,6 +29,7 @@ from publisher.models import Campaign, OutboxItem
 from publisher.store import Delivery, Store, now
 from publisher.transport import ConnectionLost, RateLimiter, Reply, SmtpConfigError, SmtpConnection
 
+log = logging.getLogger("publisher.outbox")
 CLAIM_BATCH = 500
 RECORD_EVERY = 500  # results per transaction at most...
 RECORD_SECONDS = 0.25  # ...and at least this often
@@ -125,6 +127,21 @@ def drain(
         finally:
             conn.close()
 
+    # Messages, not attempts: one deferred and retried in this run counts once, where it ended,
+    # and moves the progress once (a summary said "6 deferred" of 5 messages, a bar 6/5).
+    seen: set[int] = set()
+    deferred: set[int] = set()
+
+    def tally(result: Delivery) -> None:
+        if result.status == "deferred":
+            deferred.add(result.outbox_id)
+        else:
+            deferred.discard(result.outbox_id)
+            _count(summary, result)
+        if result.outbox_id not in seen:
+            seen.add(result.outbox_id)
+            advance(1)
+
     threads = [threading.Thread(target=worker, name=f"smtp-{i}", daemon=True) for i in range(connections)]
     for t in threads:
         t.start()
@@ -150,8 +167,7 @@ def drain(
                         in_flight -= 1
                         if result.status != "sending":  # "sending" = handed back unsent
                             pending.append(result)
-                            _count(summary, result)
-                            advance(1)
+                            tally(result)
                     result = done.get_nowait()
             except queue.Empty:
                 pass
@@ -169,6 +185,12 @@ def drain(
                 due = store.next_retry(campaign.id)
                 wait = (due - now()).total_seconds() if due else None
                 if wait is not None and wait <= retry_wait:
+                    # Said, or a dead relay's minutes of waiting look like a hang.
+                    log.warning(
+                        "%d message(s) deferred by the relay; retrying in %.0fs (Ctrl-C stops, they stay queued)",
+                        len(deferred),
+                        max(0.0, wait),
+                    )
                     if stop.wait(max(0.0, wait)):
                         break
                     exhausted = False
@@ -195,8 +217,9 @@ def drain(
                 break
             if isinstance(result, Delivery) and result.status != "sending":
                 pending.append(result)
-                _count(summary, result)
+                tally(result)
         store.record(pending)
+        summary.deferred = len(deferred)
         store.release()  # whatever was claimed but never sent goes back to the queue
         summary.bounced = store.mark_bounced(news.bounce_limit)
         store.finish_if_done(campaign.id)

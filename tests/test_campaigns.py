@@ -142,15 +142,27 @@ def test_first_send_does_not_mail_the_archive(site, smtp_server) -> None:
     assert [p.title for p in campaigns.plan_send(config, store, backfill=True).posts] == ["Fresh", GROQ, REVIEW]
 
 
-def test_temporary_failures_are_retried(site, smtp_server) -> None:
+def test_temporary_failures_are_retried(site, smtp_server, caplog) -> None:
     config, store = site
     server, _ = smtp_server
     subscribe(store, "grey@example.com", "fine@example.com")
     server.temporary["grey@example.com"] = 3  # greylisted three times, then accepted
-    summary = send(config, store)
+    moved = []
+    summary = send(config, store, progress=lambda campaign, total: moved.append([total, 0]) or _mover(moved[-1]))
     assert Counter(server.recipients()) == {"grey@example.com": 2, "fine@example.com": 2}
     assert summary.failed == 0
+    # Messages, not attempts: the retried ones count once, as sent, and move the bar once.
+    assert (summary.sent, summary.deferred) == (4, 0)
+    assert moved == [[2, 2], [2, 2]]
+    assert "1 message(s) deferred by the relay; retrying in" in caplog.text  # the wait is no silent hang
     assert all(c.status == "done" for c in store.all_campaigns())
+
+
+def _mover(bar: list[int]):
+    def advance(n: int) -> None:
+        bar[1] += n
+
+    return advance
 
 
 def test_dropped_connections_are_retried(site, smtp_server) -> None:
