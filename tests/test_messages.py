@@ -61,6 +61,14 @@ def test_an_unsubscribe_url_without_its_slash_still_makes_working_links(make_sit
     assert msg["List-Unsubscribe"].startswith(f"<https://blog.example.com/unsubscribe/{tokens.unsubscribe(42)}>")
 
 
+def test_a_very_long_name_keeps_every_header_line_within_smtps_limit(config) -> None:
+    factory = MessageFactory(CAMPAIGN, config, Tokens(SECRET))
+    data = factory.build(1, "a@example.com", "讀" * 400).data
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    to = parse(data)["To"]
+    assert to.addresses[0].addr_spec == "a@example.com" and to.addresses[0].display_name.replace(" ", "") == "讀" * 400
+
+
 def test_message_ids_are_unique(config) -> None:
     factory = MessageFactory(CAMPAIGN, config, Tokens(SECRET))
     ids = {parse(factory.build(1, "a@example.com").data)["Message-ID"] for _ in range(50)}
