@@ -200,13 +200,39 @@ def load_config(path: Path | str | None = None) -> Config:
         hint = "" if path.name != DEFAULT_CONFIG_NAME else " (run from the site folder or pass --config PATH)"
         raise ConfigError(f"{path}: config file not found{hint}")
     try:
-        raw = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+        text = path.read_bytes().decode("utf-8-sig")
+        raw = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    settings = _build(Settings, raw, path, "")
+    settings = _build(Settings, raw, _Where(path, text), "")
     return resolve(settings, path)
+
+
+class _Where(NamedTuple):
+    """The config file and its text: a bad key's message names its line."""
+
+    path: Path
+    text: str
+
+    def at(self, name: str) -> str:
+        """`path:line` of a dotted key (`smtp.host`), or just the path when it can't be found."""
+        *tables, key = name.split(".")
+        lines = self.text.split("\n")
+        start = 0
+        if tables:
+            header = re.compile(r"\s*\[\s*" + r"\s*\.\s*".join(re.escape(t) for t in tables) + r"\s*\]")
+            start = next((i + 1 for i, line in enumerate(lines) if header.match(line)), -1)
+            if start < 0:
+                return str(self.path)  # an inline table or dotted keys: no line to point at
+        assignment = re.compile(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        for i in range(start, len(lines)):
+            if i > start and tables and lines[i].lstrip().startswith("["):
+                break
+            if assignment.match(lines[i]):
+                return f"{self.path}:{i + 1}"
+        return str(self.path)
 
 
 def resolve(settings: Settings, path: Path) -> Config:
@@ -370,11 +396,12 @@ def rate_limit(text: str) -> float | None:
     return float(m.group(1)) / {"s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-def _build(cls: type, raw: dict[str, Any], path: Path, prefix: str) -> Any:
-    """Check a TOML table against a settings dataclass, naming any bad key."""
+def _build(cls: type, raw: dict[str, Any], where: _Where, prefix: str) -> Any:
+    """Check a TOML table against a settings dataclass, naming every bad key (and its line)."""
     hints = get_type_hints(cls)
     known = {_key(f): f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
+    problems: list[str] = []
     for key, value in raw.items():
         name = prefix + key
         if key not in known:
@@ -382,33 +409,41 @@ def _build(cls: type, raw: dict[str, Any], path: Path, prefix: str) -> Any:
 
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
-            raise ConfigError(f"{path}: unknown key '{name}'{hint}")
+            problems.append(f"{where.at(name)}: unknown key '{name}'{hint}")
+            continue
         f = known[key]
-        values[f.name] = _check_type(hints[f.name], value, path, name)
+        try:
+            values[f.name] = _check_type(hints[f.name], value, where, name)
+        except ConfigError as exc:
+            problems.append(str(exc))
     for key, f in known.items():
-        if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{path}: missing key '{prefix}{key}' ({f.metadata['help']})")
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and key not in raw:  # (one given with a bad value is reported above)
+            problems.append(f"{where.path}: missing key '{prefix}{key}' ({f.metadata['help']})")
+    if problems:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
     return cls(**values)
 
 
-def _check_type(hint: Any, value: Any, path: Path, name: str) -> Any:
+def _check_type(hint: Any, value: Any, where: _Where, name: str) -> Any:
+    at = where.at(name)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise ConfigError(f"{path}: '{name}' must be a table ([{name}])")
-        return _build(hint, value, path, name + ".")
+            raise ConfigError(f"{at}: '{name}' must be a table ([{name}])")
+        return _build(hint, value, where, name + ".")
     if get_origin(hint) is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{path}: '{name}' must be a table ([{name}])")
+            raise ConfigError(f"{at}: '{name}' must be a table ([{name}])")
         return value
     if get_origin(hint) is list:
         (item,) = get_args(hint)
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
-            raise ConfigError(f"{path}: '{name}' must be a list of {item.__name__}")
+            raise ConfigError(f"{at}: '{name}' must be a list of {item.__name__}")
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{path}: '{name}' must be {_describe(hint)}, not {type(value).__name__} {value!r}")
+        raise ConfigError(f"{at}: '{name}' must be {_describe(hint)}, not {type(value).__name__} {value!r}")
     return value
 
 

@@ -149,3 +149,19 @@ def test_term_permalinks_are_checked(tmp_path, permalinks, message) -> None:
 def test_a_from_address_must_be_one_well_formed_address(tmp_path, sender) -> None:
     message = config_error(tmp_path, newsletter={"from": sender})
     assert "'newsletter.from'" in message and "is not one address such as 'Blog <news@example.com>'" in message
+
+
+def test_every_bad_key_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "publisher.toml"
+    path.write_text(
+        'title = "T"\nbase_url = "https://example.com/"\nfeed_lenght = 3\n\n[smtp]\nhost = "h"\nhots = "x"\n'
+        'port = "587"\n\n[server]\nport = 1\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).split("\n") == [
+        f"{path}:3: unknown key 'feed_lenght'; did you mean 'feed_length'?",
+        f"{path}:7: unknown key 'smtp.hots'; did you mean 'smtp.host'?",
+        f"{path}:8: 'smtp.port' must be an integer, not str '587'",
+    ]
