@@ -136,7 +136,8 @@ def dry_run(config: Config, store: Store, plan: SendPlan) -> list[tuple[str, int
 def render_campaign(config: Config, renderer: Renderer, group: list[Post]) -> Campaign:
     if renderer.refs is None:  # for ref/relref shortcodes: the site's posts, read if one is used
         renderer.refs = shortcodes.Refs(current_site(config).index, config.hugo_languages)
-    bodies = [(post, _body(config, post)) for post in group]
+    # A digest leads with its newest post, the one its subject names (group is oldest first).
+    bodies = [(post, _body(config, post)) for post in reversed(group)]
     if len(group) == 1:
         subject = group[0].title
         key, kind = group[0].url, "post"

@@ -126,7 +126,8 @@ def test_digest_bundles_posts_into_one_email(site, smtp_server) -> None:
     (msg,) = server.parsed()
     assert msg["Subject"] == f"Test Blog: {REVIEW} (+1)"
     html = msg.get_body(("html",)).get_content()
-    assert GROQ in html and REVIEW in html
+    assert html.index(REVIEW) < html.index(GROQ)  # the newest first, as the subject says
+    assert msg.get_body(("plain",)).get_content().index(REVIEW) < msg.get_body(("plain",)).get_content().index(GROQ)
     assert send(config, store).sent == 0  # both posts count as mailed
 
 
