@@ -428,14 +428,15 @@ def format_date(value: Any, config: Config) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """Readable plain text for the text/plain part; links kept as [text](url)."""
+    """Readable plain text for the text/plain part; links kept as [text](url), an image as
+    [its alt text] (a reader of the text part learns a picture was there, and of what)."""
     from inscriptis import get_text
     from inscriptis.css_profiles import CSS_PROFILES
     from inscriptis.model.config import ParserConfig
 
     if not html.strip():
         return ""
-    text = get_text(html, ParserConfig(css=CSS_PROFILES["strict"], display_links=True))
+    text = get_text(html, ParserConfig(css=CSS_PROFILES["strict"], display_links=True, display_images=True))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from publisher.errors import TemplateError
 from publisher.publishing import check, load_site
-from publisher.rendering import Renderer, absolutize, text_summary
+from publisher.rendering import Renderer, absolutize, html_to_text, text_summary
 from tests.conftest import NOW, post_text
 
 BASE = "https://blog.example.com/posts/hello/"
@@ -212,3 +212,8 @@ def test_emoji_shortcodes_become_characters_only_when_enabled_as_in_hugo(make_si
     html = Renderer(make_site({"posts/a.md": post_text()}, emoji=True)).markdown_html(body, BASE)
     assert "Launch 🚀 中文👍 at 10:30:00" in html
     assert "<code>:smile:</code>" in html and ":no-such-emoji:" in html and "<img" not in html
+
+
+def test_the_text_part_keeps_links_and_the_alt_text_of_images() -> None:
+    html = '<p>看圖：<a href="https://x.example/">連結</a></p><p><img src="a.png" alt="架構圖"><img src="b.png"></p>'
+    assert html_to_text(html) == "看圖：[連結](https://x.example/)\n\n[架構圖]"
