@@ -138,7 +138,7 @@ def test_compiled_catalogs_match_their_po_files() -> None:
 def test_feed_items_speak_the_site_language(make_site) -> None:
     config = make_site({"posts/a.md": post_text(source_url="https://example.org/ep1", source_name="Ep 1")})
     (post,) = load_site(config, now=NOW).posts
-    assert "來源: <a" in Renderer(config).render_post(post, "Body.").html
+    assert "來源：<a" in Renderer(config).render_post(post, "Body.").html
     english = make_site({"posts/a.md": post_text(source_url="https://example.org/ep1")}, language="en")
     (post,) = load_site(english, now=NOW).posts
     assert "Source: <a" in Renderer(english).render_post(post, "Body.").html
