@@ -214,12 +214,15 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
         )
 
     async def unsubscribe_page(request: Request) -> Response:
-        if tokens.unsubscribe_id(request.path_params["token"]) is None:
+        subscriber_id = tokens.unsubscribe_id(request.path_params["token"])
+        if subscriber_id is None:
             return page(gettext("Link not valid"), gettext("This link is invalid or has expired."), 400)
+        subscriber = store.subscriber_by_id(subscriber_id)  # the page says which address leaves
         html = renderer.render(
             "web/unsubscribe.html",
             site=renderer.site(),
             title=gettext("Unsubscribe from %(site)s?", site=config.settings.title),
+            email=subscriber.email if subscriber is not None else "",
             action=request.path_params["token"],
         )
         return HTMLResponse(html, headers={"cache-control": "no-store"})

@@ -128,6 +128,7 @@ def test_one_click_unsubscribe(web, smtp_server) -> None:
     with httpx.Client(base_url=base) as client:
         page = client.get(f"unsubscribe/{token}")
         assert page.status_code == 200 and 'name="List-Unsubscribe" value="One-Click"' in page.text
+        assert '<p class="address">bye@example.com</p>' in page.text  # which address is leaving
         # RFC 8058: what Gmail/Yahoo send; no cookies, no redirect.
         response = client.post(
             f"unsubscribe/{token}",
