@@ -72,7 +72,7 @@ def plan_send(
         chosen = [e for e in published if e.slug == slug]
         if not chosen:
             known = {e.slug for e in site.index}
-            why = "is not published (draft, scheduled or expired)" if slug in known else "matches no post"
+            why = "is not published (draft, scheduled or expired)" if slug in known else _no_post(slug, known)
             raise NothingToSend(f"slug {slug!r} {why}")
         if chosen[0].url in mailed:
             raise NothingToSend(f"{slug!r} was already mailed; see `publisher status`")
@@ -91,6 +91,13 @@ def plan_send(
         resuming=store.campaigns_to_send(),
         skipped_old=skipped,
     )
+
+
+def _no_post(slug: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(slug, known, n=1)
+    return "matches no post" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def record_baseline(config: Config, store: Store) -> int:
@@ -275,7 +282,7 @@ def _sample(config: Config, slug: str, to: str) -> messages.Envelope:
     site = current_site(config)
     found = [e for e in site.index if e.slug == slug]
     if not found:
-        raise NothingToSend(f"slug {slug!r} matches no post")
+        raise NothingToSend(f"slug {slug!r} {_no_post(slug, {e.slug for e in site.index})}")
     (post,) = site.load(found[:1])
     campaign = render_campaign(config, Renderer(config), [post])
     factory = messages.MessageFactory(campaign, config, Tokens(secret_key()), messages.signer_for(config))

@@ -183,6 +183,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
         except subscriptions.SubscriberError:
             return form(request, 400, gettext("Please enter a valid email address."), values)
         task = None
+        log.info("event=subscribe subscriber=%s confirmation=%s", outcome.subscriber_id, outcome.send_confirmation)
         if outcome.send_confirmation and outcome.subscriber_id is not None:
             link = server.public_url + "confirm/" + tokens.confirm(outcome.subscriber_id)
             subject, html, text = renderer.confirmation(link, config.settings.newsletter.confirm_hours)
@@ -208,6 +209,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
         )
         if subscriber is None:
             return page(gettext("Link not valid"), gettext("This link is invalid or has expired."), 400)
+        log.info("event=confirmed subscriber=%d", subscriber.id)
         return page(
             gettext("Subscription confirmed"),
             gettext("You will receive %(site)s by email.", site=config.settings.title),
@@ -232,6 +234,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
         await request.body()
         if not subscriptions.unsubscribe(store, tokens, request.path_params["token"]):
             return page(gettext("Link not valid"), gettext("This link is invalid or has expired."), 400)
+        log.info("event=unsubscribed subscriber=%s", tokens.unsubscribe_id(request.path_params["token"]))
         return page(
             gettext("You are unsubscribed"),
             gettext("You will not receive any more email from %(site)s.", site=config.settings.title),

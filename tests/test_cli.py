@@ -233,6 +233,9 @@ def test_preview_writes_eml_html_and_txt(newsletter_site, smtp_server, tmp_path)
     assert "Groq" in (out / f"{SLUG}.html").read_text(encoding="utf-8")
     assert "取消訂閱" in (out / f"{SLUG}.txt").read_text(encoding="utf-8")
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (out / f"{SLUG}.eml").read_bytes()
+    typo = run(config, "preview", SLUG[:-1], "--out", str(out))
+    assert typo.exit_code == 1 and f"matches no post; did you mean {SLUG!r}?" in typo.output
+    assert f"did you mean {SLUG!r}?" in run(config, "send", SLUG[:-1], "--yes").output
 
 
 def test_missing_secret_stops_send_before_anything(newsletter_site, smtp_server, monkeypatch) -> None:

@@ -21,7 +21,10 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-def test_subscribe_confirm_flow(web, smtp_server) -> None:
+def test_subscribe_confirm_flow(web, smtp_server, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="publisher.web")
     server, _ = smtp_server
     base, _config, store = web()
     with httpx.Client(base_url=base) as client:
@@ -44,6 +47,9 @@ def test_subscribe_confirm_flow(web, smtp_server) -> None:
         assert store.subscriber("new@example.com").status == "confirmed"
         assert client.get(link).status_code == 200  # following it again changes nothing
         assert client.get(link + "x").status_code == 400
+    sub_id = store.subscriber("new@example.com").id
+    assert f"event=subscribe subscriber={sub_id} confirmation=True" in caplog.text  # the operator can follow it
+    assert f"event=confirmed subscriber={sub_id}" in caplog.text and "new@example.com" not in caplog.text
 
 
 def test_a_confirmation_the_relay_defers_is_sent_again(web, smtp_server, monkeypatch) -> None:
