@@ -291,6 +291,8 @@ class _Fields:
             value = [value]
         if people and isinstance(value, list):
             value = [v.get("name", v) if isinstance(v, dict) else v for v in value]
+            # A theme's `author: <a href=...>Name</a>` is a name with markup: feeds show text only
+            value = [_TAG.sub("", v) if isinstance(v, str) and "<" in v else v for v in value]
         if not isinstance(value, list) or [v for v in value if isinstance(v, (dict, list))]:
             tables = " (or tables with a name)" if people else ""
             self.problem(key, f"'{key}' must be a list of names{tables} or a single name")
@@ -364,6 +366,7 @@ class _Fields:
         return True  # an unreadable draft flag must never publish
 
 
+_TAG = re.compile(r"<[^<>]*>")
 NOT_A_POST = " (or, if this page is not a post, build: {list: never}; or list the post sections in main_sections)"
 
 

@@ -414,10 +414,10 @@ REJECTED = [
 ]
 
 
-def test_authors_as_tables_with_a_name_as_loveit_and_fixit_write_them(make_site):
+def test_authors_as_tables_with_a_name_as_loveit_and_fixit_write_them_and_without_markup(make_site):
     files = {
         "posts/a.md": "---\ntitle: A\ndate: 2026-01-10\nauthor:\n  name: Lruihao\n  link: https://lruihao.cn\n---\n",
-        "posts/b.md": "---\ntitle: B\ndate: 2026-01-11\nauthors:\n  - name: 甲\n  - 乙\n---\n",
+        "posts/b.md": "---\ntitle: B\ndate: 2026-01-11\nauthors:\n  - name: 甲\n  - '<a href=\"https://x.example/\">乙</a>'\n---\n",
     }
     site = load(make_site, files)
     assert site.problems == []
