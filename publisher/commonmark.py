@@ -66,16 +66,20 @@ class _HeadingProcessor(HashHeaderProcessor):
 
 _TAG = r"[A-Za-z][A-Za-z0-9-]*"
 _ATTRIBUTE = r"""\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?"""
+_LINE_ATTRIBUTE = _ATTRIBUTE.replace(r"\s", r"[ \t]")  # a tag alone on its line is all on that line
 # CommonMark's complete open or closing tag, alone on its line (up to 3 spaces before it): an
 # HTML block of type 7, if its tag is none of _NOT_TYPE_7
 HTML_TAG_LINE = re.compile(
-    rf"[ ]{{0,3}}(?:<(?P<open>{_TAG})(?:{_ATTRIBUTE})*\s*/?>|</(?P<close>{_TAG})\s*>)[ \t]*(?:\n|$)"
+    rf"[ ]{{0,3}}(?:<(?P<open>{_TAG})(?:{_LINE_ATTRIBUTE})*[ \t]*/?>|</(?P<close>{_TAG})[ \t]*>)[ \t]*(?:\n|$)"
 )
 _NOT_TYPE_7 = {"pre", "script", "style", "textarea"}  # blocks of their own kind (type 1)
 # CommonMark's inline raw HTML: a tag by its grammar (Python-Markdown took any `<word ...>`), a
 # comment, a processing instruction, a declaration or a CDATA section
+# (each kind stops at the next of its own opening, as Python-Markdown's comment pattern does:
+# otherwise a long line of `<?` or `<!A` took seconds, every one scanning to the end)
 RAW_HTML_RE = (
-    rf"(<(?:{_TAG}(?:{_ATTRIBUTE})*\s*/?|/{_TAG}\s*|!--(?:(?!<!--).)*?--|\?.*?\?|![A-Za-z][^>]*|!\[CDATA\[.*?\]\])>)"
+    rf"(<(?:{_TAG}(?:{_ATTRIBUTE})*\s*/?|/{_TAG}\s*|!--(?:(?!<!--).)*?--|\?(?:(?!<\?).)*?\?|"
+    r"![A-Za-z][^<>]*|!\[CDATA\[(?:(?!<!\[CDATA\[).)*?\]\])>)"
 )
 
 

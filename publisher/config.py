@@ -312,10 +312,12 @@ def resolve(settings: Settings, path: Path) -> Config:
         raise err("smtp.rate_limit", f'{smtp.rate_limit!r} is not like "10/s", "500/m" or "2000/h"') from None
     if news.sender:
         # here, not at the top: every command loads the config, few mail
+        from email.errors import ObsoleteHeaderDefect
         from email.headerregistry import HeaderRegistry
 
         header = HeaderRegistry()("From", news.sender)
-        if len(header.addresses) != 1 or "@" not in header.addresses[0].addr_spec or header.defects:
+        invalid = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]  # "Dr. Who" is fine
+        if len(header.addresses) != 1 or "@" not in header.addresses[0].addr_spec or invalid:
             raise err(
                 "newsletter.from",
                 f"{news.sender!r} is not one address such as 'Blog <news@example.com>' (a name with spaces "

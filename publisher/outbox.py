@@ -140,7 +140,8 @@ def drain(
             _count(summary, result)
         if result.outbox_id not in seen:
             seen.add(result.outbox_id)
-            advance(1)
+            with contextlib.suppress(Exception):  # a progress line that can't be written (stderr full,
+                advance(1)  # a broken pipe) must never cost the records of what was sent
 
     threads = [threading.Thread(target=worker, name=f"smtp-{i}", daemon=True) for i in range(connections)]
     for t in threads:

@@ -290,7 +290,9 @@ class _Fields:
         if isinstance(value, (str, int, float)) or (people and isinstance(value, dict)):
             value = [value]
         if people and isinstance(value, list):
-            value = [v.get("name", v) if isinstance(v, dict) else v for v in value]
+            # A table's name; none (FixIt's archetype leaves `name:` empty) is no author
+            value = [v.get("name", v) if isinstance(v, dict) and "name" in v else v for v in value]
+            value = [v for v in value if v is not None and v != "" and not isinstance(v, bool)]
             # A theme's `author: <a href=...>Name</a>` is a name with markup: feeds show text only
             value = [_TAG.sub("", v) if isinstance(v, str) and "<" in v else v for v in value]
         if not isinstance(value, list) or [v for v in value if isinstance(v, (dict, list))]:

@@ -163,7 +163,10 @@ def import_csv(store: Store, stream: TextIO, source_name: str) -> ImportReport:
     """
     report = ImportReport()
     rows = []
-    reader = csv.reader(stream)
+    first = stream.readline()
+    stream.seek(0)
+    # Excel's "Unicode text" is tab-separated: read it so when its first line has tabs, no commas
+    reader = csv.reader(stream, delimiter="\t" if "\t" in first and "," not in first else ",")
     columns = {"email": 0, "name": 1, "topics": 2}
     for record in reader:
         line = reader.line_num

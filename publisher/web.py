@@ -266,6 +266,9 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
 
 
 CONFIRM_RETRIES = (30.0, 120.0, 600.0)  # seconds before each new try of a confirmation email
+MAX_WAITING_CONFIRMATIONS = 200  # addresses whose confirmation waits for a retry, at most
+_waiting: set[str] = set()
+_waiting_lock = threading.Lock()
 
 
 class _Refused(Exception):
@@ -287,11 +290,24 @@ def _deliver(send_mail: Callable[[Any], None], envelope: Any, attempt: int = 0) 
         if not temporary or attempt >= len(CONFIRM_RETRIES):
             log.error("event=confirmation-failed to=%s error=%s", envelope.recipient, exc)
             return
+        with _waiting_lock:
+            full = len(_waiting) >= MAX_WAITING_CONFIRMATIONS
+            if not full:
+                _waiting.add(envelope.recipient)
+        if full:  # a long outage under a subscribe flood: no unbounded pile of timer threads
+            log.error("event=confirmation-failed to=%s error=%s (too many retries waiting)", envelope.recipient, exc)
+            return
         delay = CONFIRM_RETRIES[attempt]
         log.warning("event=confirmation-deferred to=%s retry_in=%.0fs error=%s", envelope.recipient, delay, exc)
-        timer = threading.Timer(delay, _deliver, (send_mail, envelope, attempt + 1))
+        timer = threading.Timer(delay, _retry, (send_mail, envelope, attempt + 1))
         timer.daemon = True
         timer.start()
+
+
+def _retry(send_mail: Callable[[Any], None], envelope: Any, attempt: int) -> None:
+    with _waiting_lock:
+        _waiting.discard(envelope.recipient)
+    _deliver(send_mail, envelope, attempt)
 
 
 def _smtp_mailer(config: Config) -> Callable[[Any], None]:
@@ -331,14 +347,19 @@ class _Topics:
 def listen(config: Config) -> socket.socket:
     """The server's socket, bound now: a port in use is one clear error at start, where uvicorn
     logged it from its thread and `run --serve` went on without its web server."""
+    import errno
+
     server = config.settings.server
+    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
     try:
-        return socket.create_server((server.host, server.port))
+        return socket.create_server((server.host, server.port), family=family)
     except OSError as exc:
-        raise PublisherError(
-            f"cannot listen on {server.host}:{server.port}: {exc.strerror}; stop what uses that port, "
-            "or set server.port in the config"
-        ) from None
+        fix = (
+            "stop what uses that port, or set server.port in the config"
+            if exc.errno == errno.EADDRINUSE
+            else "check server.host and server.port in the config"
+        )
+        raise PublisherError(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}; {fix}") from None
 
 
 def serve(config: Config, *, install_signal_handlers: bool = True) -> Any:

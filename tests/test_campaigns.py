@@ -166,6 +166,27 @@ def _mover(bar: list[int]):
     return advance
 
 
+def test_a_progress_display_that_fails_never_costs_a_record(site, smtp_server) -> None:
+    # stderr full or a broken pipe under `publisher send`: the bar can't be drawn, but every
+    # message the relay accepted must still be recorded, or the next send mails it again.
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, *[f"r{i}@example.com" for i in range(40)])
+    calls = [0]
+
+    def progress(campaign, total):
+        def advance(n: int) -> None:
+            calls[0] += 1
+            if calls[0] > 10:
+                raise OSError(28, "No space left on device")
+
+        return advance
+
+    send(config, store, progress=progress)
+    sent = sum(store.progress(c.id)["sent"] for c in store.all_campaigns())
+    assert sent == len(server.messages) == 80
+
+
 def test_dropped_connections_are_retried(site, smtp_server) -> None:
     config, store = site
     server, _ = smtp_server

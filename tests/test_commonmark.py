@@ -58,6 +58,7 @@ CASES = {
         '<![CDATA[z]]> <a\nhref="https://x.example/">l</a> <x-y data-v=1>t</x-y> </foo > <br/>\n\n'
         "<https://x.example> <a@b.example> `<code>` a < b > c <a/b> <1x> <a_b>\n"
     ),
+    "a_tag_over_two_lines_is_no_html_line": 'a\n\n<img src="https://x.example/a.png"\n alt="y">\n\nb\n',
     "inline_tags_inside_a_paragraph_stay_in_it": (
         'text\n<img src="https://x.example/a.png">\n\n<img src="https://x.example/a.png"> and words\n\n'
         "<span>x</span>\n\n<https://x.example/>\n\n<a@x.example>\n\n    <img src=code.png>\n"

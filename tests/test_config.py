@@ -165,3 +165,11 @@ def test_every_bad_key_is_reported_with_its_line(tmp_path):
         f"{path}:7: unknown key 'smtp.hots'; did you mean 'smtp.host'?",
         f"{path}:8: 'smtp.port' must be an integer, not str '587'",
     ]
+
+
+@pytest.mark.parametrize(
+    "sender", ["Dr. Who <news@example.com>", '"A, B" <a@example.com>', "部落格 <news@例子.台灣>", "<news@example.com>"]
+)
+def test_valid_from_addresses_are_accepted(tmp_path, sender) -> None:
+    settings = {**BASE_CONFIG, "newsletter": {"from": sender}}
+    assert load_config(write_config(tmp_path / "publisher.toml", settings)).settings.newsletter.sender == sender

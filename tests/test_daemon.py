@@ -164,7 +164,7 @@ def test_a_campaign_a_stop_left_unfinished_goes_out_at_start(daemon_site, smtp_s
     campaigns.create_campaigns(config, store, campaigns.plan_send(config, store, backfill=True))
     daemon = run()
     wait_for(lambda: len(server.messages) == 3, timeout=20, what="the queued campaign", process=daemon)
-    assert "event=sending campaign 1: 3/3" in _log_so_far(daemon)
+    wait_for(lambda: "event=sending campaign 1: 3/3" in _log_so_far(daemon), what="the progress line", process=daemon)
 
 
 _logs: dict[int, str] = {}

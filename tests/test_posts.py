@@ -419,9 +419,10 @@ def test_authors_as_tables_with_a_name_as_loveit_and_fixit_write_them_and_withou
         "posts/a.md": "---\ntitle: A\ndate: 2026-01-10\nauthor:\n  name: Lruihao\n  link: https://lruihao.cn\n---\n",
         "posts/b.md": "---\ntitle: B\ndate: 2026-01-11\nauthors:\n  - name: 甲\n  - '<a href=\"https://x.example/\">乙</a>'\n---\n",
     }
+    files["posts/c.md"] = "---\ntitle: C\ndate: 2026-01-12\nauthor:\n  name:\n  link:\n---\n"  # FixIt's archetype
     site = load(make_site, files)
     assert site.problems == []
-    assert {p.title: p.authors for p in site.published} == {"A": ("Lruihao",), "B": ("甲", "乙")}
+    assert {p.title: p.authors for p in site.published} == {"A": ("Lruihao",), "B": ("甲", "乙"), "C": ()}
 
 
 @pytest.mark.parametrize(("name", "content", "line", "fragment"), REJECTED, ids=[r[0] for r in REJECTED])

@@ -252,7 +252,7 @@ def test_cli_import_reads_a_utf8_bom_file_with_cjk_names(make_site) -> None:
 def test_cli_import_reads_excels_utf16_and_names_the_line_of_a_legacy_encoding(make_site, tmp_path) -> None:
     config = make_site()
     utf16 = tmp_path / "unicode.csv"
-    utf16.write_bytes("email,name\r\nzhang@example.tw,張三\r\n".encode("utf-16"))  # with its BOM
+    utf16.write_bytes("email\tname\r\nzhang@example.tw\t張三\r\n".encode("utf-16"))  # tabs, a BOM: "Unicode text"
     result = run(config, "import", str(utf16))
     assert result.exit_code == 0, result.output
     assert table(open_store(config))["zhang@example.tw"][1] == "張三"

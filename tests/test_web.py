@@ -174,3 +174,44 @@ def test_topics_follow_new_posts(web) -> None:
     build(config)
     topics.read_at -= _Topics.TTL  # a minute later
     assert "Brand-new tag" in topics.names()
+
+
+def test_an_ipv6_host_is_listened_on(make_site) -> None:
+    import socket
+
+    import pytest
+
+    from publisher.web import listen
+    from tests.conftest import free_port
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:  # a container without IPv6
+        pytest.skip(f"::1 cannot be bound here: {exc}")
+    config = make_site(server={"host": "::1", "port": free_port()})
+    with listen(config) as sock:
+        assert sock.family == socket.AF_INET6
+
+
+def test_confirmations_waiting_for_a_retry_are_bounded(monkeypatch) -> None:
+    # A long relay outage under a flood of subscriptions: retries wait in at most a bounded
+    # number of timers, not one thread per address for ever more addresses.
+    import threading
+    from types import SimpleNamespace
+
+    from publisher import web as web_mod
+    from publisher.transport import ConnectionLost
+
+    monkeypatch.setattr(web_mod, "CONFIRM_RETRIES", (3600.0,))
+    monkeypatch.setattr(web_mod, "MAX_WAITING_CONFIRMATIONS", 5)
+    monkeypatch.setattr(web_mod, "_waiting", set())
+
+    def down(envelope) -> None:
+        raise ConnectionLost("relay down")
+
+    before = threading.active_count()
+    for i in range(200):
+        web_mod._deliver(down, SimpleNamespace(recipient=f"r{i}@example.com"))
+    assert len(web_mod._waiting) == 5
+    assert threading.active_count() - before <= 5
