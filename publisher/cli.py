@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import signal
 import sys
@@ -350,10 +351,11 @@ def _run_send(config: Config, store, retry_wait: float) -> None:
     stopped_by: list[int] = []
 
     def on_stop(signum: int, frame: object) -> None:
-        if not stopped_by:
-            click.echo("\nstopping: finishing the messages in flight, the rest stays queued", err=True)
+        stop.set()  # first: a write below can fail (a signal landing mid-write is a reentrant call)
         stopped_by.append(signum)
-        stop.set()
+        if len(stopped_by) == 1:
+            with contextlib.suppress(Exception):
+                click.echo("\nstopping: finishing the messages in flight, the rest stays queued", err=True)
 
     previous = {signum: signal.signal(signum, on_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     bars = []
