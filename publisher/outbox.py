@@ -140,8 +140,10 @@ def drain(
             _count(summary, result)
         if result.outbox_id not in seen:
             seen.add(result.outbox_id)
-            with contextlib.suppress(Exception):  # a progress line that can't be written (stderr full,
-                advance(1)  # a broken pipe) must never cost the records of what was sent
+            # A progress line that can't be written (stderr full, a broken pipe) must never
+            # cost the records of what was sent.
+            with contextlib.suppress(Exception):
+                advance(1)
 
     threads = [threading.Thread(target=worker, name=f"smtp-{i}", daemon=True) for i in range(connections)]
     for t in threads:
