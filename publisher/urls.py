@@ -153,15 +153,10 @@ def absolute(base_url: str, path: str) -> str:
 TAXONOMIES = ("tags", "categories")  # Hugo's default taxonomies: a feed family per term
 # What a term's URL can be made of (Hugo's term pages): its name (urlized), its taxonomy as
 # the section, and the date of its newest post
-TERM_FIELDS = frozenset({"slug", "slug_or_title", "title", "filename", "section", "path"}) | {
-    "year",
-    "month",
-    "monthname",
-    "day",
-    "weekday",
-    "weekdayname",
-    "yearday",
-}
+TERM_FIELDS = frozenset(
+    {"slug", "slug_or_title", "title", "filename", "section", "path"}
+    | {"year", "month", "monthname", "day", "weekday", "weekdayname", "yearday"}
+)
 
 
 def term_path(link: Permalink, taxonomy: str, key: str, newest: float, tz: tzinfo) -> str:
