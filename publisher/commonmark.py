@@ -31,6 +31,7 @@ from xml.etree import ElementTree as etree
 from markdown import Markdown, util
 from markdown.blockprocessors import BlockProcessor, BlockQuoteProcessor, HashHeaderProcessor
 from markdown.extensions import Extension
+from markdown.extensions.attr_list import AttrListTreeprocessor, isheader
 from markdown.inlinepatterns import (
     IMAGE_REFERENCE_RE,
     REFERENCE_RE,
@@ -42,6 +43,7 @@ from markdown.inlinepatterns import (
     SubstituteTagInlineProcessor,
 )
 from markdown.postprocessors import Postprocessor
+from markdown.preprocessors import Preprocessor
 
 
 class _QuoteProcessor(BlockQuoteProcessor):
@@ -177,6 +179,38 @@ class _FirstDefinitionWins(dict):
             super().__setitem__(label, value)
 
 
+# `&#` that starts no character reference (`&# 95;`, `&#xZZ;`): Python's HTML parser, which
+# md_in_html runs over the whole text, stops at it, and md_in_html then mixed up the text around
+# the next HTML block. It goes past the parser as a private-use character and comes out as
+# `&amp;` at the end, which shows `&` in text, code and attributes alike.
+_BAD_CHARREF = re.compile(r"&(?=#(?!(?:[0-9]+|[xX][0-9a-fA-F]+)[^0-9a-fA-F]))")
+_AMPERSAND = "\ue000"
+
+
+class _HideBadCharrefs(Preprocessor):
+    def run(self, lines: list[str]) -> list[str]:
+        text = "\n".join(lines)
+        if "&#" not in text or _AMPERSAND in text:
+            return lines
+        return _BAD_CHARREF.sub(_AMPERSAND, text).split("\n")
+
+
+class _ShowBadCharrefs(Postprocessor):
+    def run(self, text: str) -> str:
+        return text.replace(_AMPERSAND, "&amp;") if _AMPERSAND in text else text
+
+
+class _HeadingAttributes(AttrListTreeprocessor):
+    """attr_list where Hugo's Goldmark reads attributes: on headings (`## Title {#id .x}`)
+    only. Elsewhere a `{...}` is text, as on the blog's page: `add {feature}` at the end of a
+    table cell, or `{ "_id" : ObjectId(...) }` ending a paragraph, became attributes (and the
+    placeholders of their code showed in the text)."""
+
+    def run(self, doc: Any) -> None:
+        for heading in [el for el in doc.iter() if isheader(el)]:
+            super().run(heading)
+
+
 class CommonMarkExtension(Extension):
     def extendMarkdown(self, md: Markdown) -> None:
         md.references = _FirstDefinitionWins()
@@ -186,6 +220,9 @@ class CommonMarkExtension(Extension):
         html_lines = _HtmlLineProcessor(md.parser)
         md.parser.blockprocessors.register(html_lines, "html_line", 65)
         md.postprocessors.register(_UnwrapHtmlLines(md, html_lines), "unwrap_html_lines", 31)  # raw_html: 30
+        md.preprocessors.register(_HideBadCharrefs(md), "hide_bad_charrefs", 21)  # before html_block (20)
+        md.treeprocessors.register(_HeadingAttributes(md), "attr_list", 8)  # in attr_list's place
+        md.postprocessors.register(_ShowBadCharrefs(md), "show_bad_charrefs", 1)  # last
         md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, *(c for c in string.punctuation if c not in md.ESCAPED_CHARS)]
         # after `escape` (180), so an escaped backslash (`a \\` ending a line of LaTeX) is no break
         md.inlinePatterns.register(SubstituteTagInlineProcessor(r"\\\n", "br"), "backslash-break", 175)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from markdown import Markdown
 from markdown.extensions import Extension
@@ -101,32 +102,47 @@ _WHITESPACE_KEPT = re.compile(r"<(pre|textarea|script|style)[\s>]", re.I)
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 
 
-def _follow_tags(unclosed: list[tuple[int, int, str]], at: int, line: str) -> None:
-    """Keep `unclosed` (output line, column, tag) up to date with the elements output line
-    `at` opens and closes. A closing tag also closes what was opened after its element and
-    left open (`<p>` in a `<div>`), as an HTML parser does; tags in `code` are text."""
+class _Open(NamedTuple):
+    """An element an HTML block opened and has not closed yet."""
+
+    at: int  # its output line
+    column: int  # where its tag's name ends (a mark goes there)
+    tag: str
+    markable: bool  # md_in_html reads it as a block (see _follow_tags)
+
+
+def _follow_tags(unclosed: list[_Open], at: int, line: str) -> None:
+    """Keep `unclosed` up to date with the elements output line `at` opens and closes. A
+    closing tag also closes what was opened after its element and left open (`<p>` in a
+    `<div>`), as an HTML parser does; tags in `code` are text."""
     line = _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+    # md_in_html reads a tag as a block at its line's start, or right after another such tag:
+    # not after text, nor after spaces between tags (a mark there would show)
+    before = 0  # where the previous such tag ended; -1 once anything else came
     for m in _TAG.finditer(line):
+        leading = (before == 0 and not line[: m.start()].strip()) or (before > 0 and m.start() == before)
+        before = m.end() if leading else -1
         closing, tag, empty = m.group(1), m.group(2).lower(), m.group(3)
         if not _MARKDOWN_INSIDE.match(tag) or empty:
             continue
         if not closing:
-            unclosed.append((at, m.end(2), tag))
+            unclosed.append(_Open(at, m.end(2), tag, leading))
             continue
         for k in range(len(unclosed) - 1, -1, -1):
-            if unclosed[k][2] == tag:
+            if unclosed[k].tag == tag:
                 del unclosed[k:]
                 break
 
 
-def _mark_markdown_inside(out: list[str], unclosed: list[tuple[int, int, str]]) -> None:
+def _mark_markdown_inside(out: list[str], unclosed: list[_Open]) -> None:
     """Mark each element left open for md_in_html to read its content as Markdown blocks, as
     CommonMark does (told "1", it reads a <td>'s or a <summary>'s content as one line of text);
     a <p>'s as text, which it holds: as blocks, `<p align="center">` would end before them."""
-    for at, column, tag in sorted(unclosed, reverse=True):  # right to left: columns stay valid
-        mark = "1" if tag == "p" else "block"
-        out[at] = f'{out[at][:column]} markdown="{mark}"{out[at][column:]}'
-    block = range(min(at for at, _, _ in unclosed), len(out)) if unclosed else range(0)
+    for at, column, tag, markable in sorted(unclosed, reverse=True):  # right to left: columns stay valid
+        if markable:
+            mark = "1" if tag == "p" else "block"
+            out[at] = f'{out[at][:column]} markdown="{mark}"{out[at][column:]}'
+    block = range(min(o.at for o in unclosed), len(out)) if unclosed else range(0)
     if not any(_WHITESPACE_KEPT.search(out[k]) for k in block):
         # md_in_html reads the lines before the blank line as Markdown too, where CommonMark keeps
         # them raw: indented, `<tbody><tr>` or text would be a code block showing the tags.
@@ -162,7 +178,7 @@ class _Verbatim:
     margin: int  # where its lines go (-1: outside lists, where nothing moves)
     within: int  # its item's content column: a line left of it ends the item, and this block
     inner: bool  # in the first block of an item (see `_rewrite`)
-    unclosed: list[tuple[int, int, str]] | None = None  # an HTML block outside lists: its open elements
+    unclosed: list[_Open] | None = None  # an HTML block outside lists: its open elements
 
     @property
     def closer(self) -> str:

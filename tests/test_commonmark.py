@@ -59,6 +59,14 @@ CASES = {
         "<https://x.example> <a@b.example> `<code>` a < b > c <a/b> <1x> <a_b>\n"
     ),
     "a_tag_over_two_lines_is_no_html_line": 'a\n\n<img src="https://x.example/a.png"\n alt="y">\n\nb\n',
+    "an_ampersand_hash_that_starts_no_reference": (
+        "fix <span>&# 95;</span> bug, 價格 <b>&#xZZ;</b> 元, `&# 95;` and &#95;\n\n    indented &# 1;\n\n"
+        '<p title="a &# b">x</p>\n\n<div class="c">\n\n*x*\n\n</div>\n'
+    ),
+    "braces_are_attributes_on_headings_only": (
+        "## Title {#custom .x}\n\ntext {.para}\n\n| a | b |\n|---|---|\n| add {feature} | x |\n\n"
+        "> db.find()\n{ _id : ObjectId(502b), a : 1 }\n\n*em*{: .c} and [l](https://x.example/){: .d}\n"
+    ),
     "inline_tags_inside_a_paragraph_stay_in_it": (
         'text\n<img src="https://x.example/a.png">\n\n<img src="https://x.example/a.png"> and words\n\n'
         "<span>x</span>\n\n<https://x.example/>\n\n<a@x.example>\n\n    <img src=code.png>\n"
@@ -138,6 +146,15 @@ def test_text_in_angle_brackets_that_is_no_tag_shows(renderer) -> None:
         "<URL 或路徑>",
     ):
         assert shown in text
+
+
+def test_an_ampersand_hash_that_starts_no_reference_garbles_nothing(renderer) -> None:
+    # Python's HTML parser stopped at `&# 95;`, and the text around the next HTML block came
+    # out mixed up, with md_in_html's markers in it.
+    html = renderer.markdown_html(CASES["an_ampersand_hash_that_starts_no_reference"], "")
+    text = lxml_html.fragment_fromstring(html, create_parent="div").text_content()
+    assert "fix &# 95; bug, 價格 &#xZZ; 元, &# 95; and _" in text and "indented &# 1;" in text
+    assert text.count("bug") == 1 and "markdown=" not in html and "<em>x</em>" in html
 
 
 def test_relative_sources_in_html_lines_are_made_absolute(renderer) -> None:

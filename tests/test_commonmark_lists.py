@@ -206,7 +206,13 @@ def test_markdown_inside_html_blocks_is_read_after_a_blank_line(renderer) -> Non
     assert 'href="https://d.example/"' in renderer.markdown_html(BLOCK_CASES["references_inside_an_html_block"], "")
     assert "markdown=" not in renderer.markdown_html(BLOCK_CASES["table_cells_with_markdown"], "")
     assert "*not md*" in renderer.markdown_html(BLOCK_CASES["html_block_without_a_blank_stays_raw"], "")
-    for tricky in ("<div>\nUse `<div>` here\n\n*x*\n\n</div>\n", "<div></div><div>\n\n*x*\n\n</div>\n"):
+    tricky_cases = (
+        "<div>\nUse `<div>` here\n\n*x*\n\n</div>\n",
+        "<div></div><div>\n\n*x*\n\n</div>\n",
+        '<div class="a">![](x.png)<div id="b"><div><span>t</span>\n\n*x*\n\n</div></div></div>\n',  # after text
+        '  <table><tbody>     <tr>       <td width="1">\n\nNxservice\n\n       </td>\n</tr></tbody></table>\n',
+    )
+    for tricky in tricky_cases:
         assert "markdown=" not in renderer.markdown_html(tricky, ""), tricky  # the mark never shows
     # Imported HTML whose tags are indented (cnblogs): the lines before the blank line stay
     # HTML; md_in_html read `    <tbody markdown="block"><tr ...>` as a code block showing them.

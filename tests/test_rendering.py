@@ -154,7 +154,7 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
     from publisher.footnotes import GoldmarkFootnotesExtension
 
     body = (
-        "*[HTML]: Hyper Text Markup Language\n\nHTML[^n] and a [link](rel.html){: .c }\n\n"
+        "*[HTML]: Hyper Text Markup Language\n\nHTML[^n] and a [link](rel.html)\n\n## Heading {: .c }\n\n"
         "Term\n:   Definition\n\n| a | b |\n|:--|--:|\n| 1 | 2 |\n\n~~~js\nlet x = 1 < 2;\n~~~\n\n"
         '<div markdown="1">*inside*</div>\n\n1. one\n2. two\n\n* three\n\n~~gone~~\n\n[^n]: Note.\n'
     )
