@@ -212,12 +212,16 @@ class _HeadingAttributes(AttrListTreeprocessor):
 
 
 class CommonMarkExtension(Extension):
+    def reset(self) -> None:
+        self.html_lines.placeholders.clear()
+
     def extendMarkdown(self, md: Markdown) -> None:
         md.references = _FirstDefinitionWins()
         md.parser.blockprocessors.register(_QuoteProcessor(md.parser), "quote", 20)
         md.parser.blockprocessors.register(_HeadingProcessor(md.parser), "hashheader", 70)
         # after indented code (80) and tables (75), before setext headings (60): `<b>` over `===` is HTML
-        html_lines = _HtmlLineProcessor(md.parser)
+        self.html_lines = html_lines = _HtmlLineProcessor(md.parser)
+        md.registerExtension(self)  # for reset(): a conversion that failed leaves no placeholders
         md.parser.blockprocessors.register(html_lines, "html_line", 65)
         md.postprocessors.register(_UnwrapHtmlLines(md, html_lines), "unwrap_html_lines", 31)  # raw_html: 30
         md.preprocessors.register(_HideBadCharrefs(md), "hide_bad_charrefs", 21)  # before html_block (20)

@@ -428,24 +428,23 @@ def _build(cls: type, raw: dict[str, Any], where: _Where, prefix: str) -> Any:
 
 
 def _check_type(hint: Any, value: Any, where: _Where, name: str) -> Any:
-    at = where.at(name)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise ConfigError(f"{at}: '{name}' must be a table ([{name}])")
+            raise ConfigError(f"{where.at(name)}: '{name}' must be a table ([{name}])")
         return _build(hint, value, where, name + ".")
     if get_origin(hint) is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{at}: '{name}' must be a table ([{name}])")
+            raise ConfigError(f"{where.at(name)}: '{name}' must be a table ([{name}])")
         return value
     if get_origin(hint) is list:
         (item,) = get_args(hint)
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
-            raise ConfigError(f"{at}: '{name}' must be a list of {item.__name__}")
+            raise ConfigError(f"{where.at(name)}: '{name}' must be a list of {item.__name__}")
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{at}: '{name}' must be {_describe(hint)}, not {type(value).__name__} {value!r}")
+        raise ConfigError(f"{where.at(name)}: '{name}' must be {_describe(hint)}, not {type(value).__name__} {value!r}")
     return value
 
 
