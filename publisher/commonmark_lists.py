@@ -20,11 +20,11 @@ It already follows every fenced code block, so it also hands SuperFences fences 
 an opening line with only the language from the info string (SuperFences read none with more
 words), a blank line before a fence that interrupts a paragraph and after one that text
 follows, a closing line that is the opening run as indented (CommonMark takes a longer run,
-indented up to 3 spaces), and a closing line where a fence is never closed (CommonMark ends it with its item
-or the document; SuperFences would show the backticks and the code as a paragraph). And
-HTML blocks: where a blank line ends one before its element closes (`<div align="center">`,
-a blank line, Markdown, `</div>`), CommonMark reads what follows as Markdown and
-Python-Markdown keeps it all raw, so the element is marked for md_in_html.
+indented up to 3 spaces), and a closing line where a fence is never closed (CommonMark ends it
+with its item or the document; SuperFences would show the backticks and the code as a
+paragraph). And HTML blocks: where a blank line ends one before its element closes
+(`<div align="center">`, a blank line, Markdown, `</div>`), CommonMark reads what follows as
+Markdown and Python-Markdown keeps it all raw, so the element is marked for md_in_html.
 
 Not the libraries that exist for it: mdx_truly_sane_lists (2-space nesting) makes 4-space and
 tab nesting flat, and mdx_breakless_lists also adds blank lines inside code blocks.
@@ -189,9 +189,8 @@ class _Verbatim:
         return " " * (self.margin if self.margin >= 0 else self.strip) + self.end
 
 
-_INFO = re.compile(
-    r"(`{3,}(?!`)|~{3,}(?!~))[ \t]*([^\s{]+)"
-)  # a fence's run and language: the info string's first word
+# a fence's run and its info string's first word, the language
+_INFO = re.compile(r"(`{3,}(?!`)|~{3,}(?!~))[ \t]*([^\s{]+)")
 _LANGUAGE = re.compile(r"[\w#.+-]+")  # what SuperFences takes for one
 
 

@@ -198,8 +198,7 @@ class Daemon:
             created = self._campaigns() if self.newsletter else []
         # New campaigns go out now; so, at start, does one a stop left unfinished (it waited for
         # the retry interval, minutes).
-        unfinished = reason == "start" and self.auto_send and bool(self.store.campaigns_to_send())
-        if (created or unfinished) and self.auto_send:
+        if self.auto_send and (created or (reason == "start" and self.store.campaigns_to_send())):
             self.scheduler.add_job(self.send, id="send", replace_existing=True)
 
     def _unsettled(self) -> bool:

@@ -255,7 +255,8 @@ def _outcome(item: OutboxItem, reply: Reply, retry_delay: float, max_attempts: i
 
 
 def _count(summary: SendSummary, result: Delivery) -> None:
-    if result.status in ("sent", "deferred", "failed", "skipped"):
+    """A message's final outcome (deferred ones are counted at the end: see drain's tally)."""
+    if result.status in ("sent", "failed", "skipped"):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
 
 
