@@ -26,11 +26,11 @@ from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
 LOCK_NAME = "build.lock"
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- The post index, one pickled dict: a single blob loads ~5x faster than 10,000 rows. Builds
+-- The post index, one pickled list of plain tuples: a single blob loads ~5x faster than 10,000 rows. Builds
 -- that change a few posts write just those to index_delta (data NULL: the post is gone) until
 -- the delta grows past a fraction of the index, then fold it into the blob.
 CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -148,7 +148,12 @@ class BuildCache:
         if self.db is None:
             return {}
         row = self.db.execute("SELECT data FROM blobs WHERE name = 'index'").fetchone()
-        plain = pickle.loads(row[0]) if row else {}
+        new = tuple.__new__  # a PostIndex from its fields, running no Python code per entry
+        plain = (
+            {rel: (stamp, new(PostIndex, e) if e else None, p) for rel, stamp, e, p in pickle.loads(row[0])}
+            if row
+            else {}
+        )
         delta = self.db.execute("SELECT relpath, data FROM index_delta").fetchall()
         for rel, data in delta:
             if data is None:
@@ -259,7 +264,9 @@ class BuildCache:
             self.db.executemany("INSERT OR REPLACE INTO index_delta VALUES (?, ?)", rows)
             self._delta_rows += len(rows)  # an upper bound: a row may have been replaced
         else:
-            blob = pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
+            # Plain tuples load in half the time of the mapping of PostIndex objects.
+            rows = [(rel, stamp, tuple(e) if e else None, p) for rel, (stamp, e, p) in index.items()]
+            blob = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
             self.db.execute("INSERT OR REPLACE INTO blobs VALUES ('index', ?)", (blob,))
             self.db.execute("DELETE FROM index_delta")
             self._delta_rows, self._rewrite = 0, False

@@ -173,7 +173,12 @@ def load_site(
             shown = posts_mod.display_path(source.path)
             problems.extend(Problem(shown, line, message) for line, message in cached_problems)
     advance = progress("Reading posts", len(todo))
-    parsed = _map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile)
+    _state.config, _state.kept = config, {}
+    if len(todo) < PARALLEL_RENDER_MIN:  # a rebuild's few changed posts: keep what rendering them needs
+        parsed = [_parse_one(source, keep=True) for source in todo]
+        advance(len(todo))
+    else:
+        parsed = _map(_parse_one, todo, config, PARALLEL_PARSE_MIN, advance, meanwhile)
     results = [tuple.__new__(Parsed, result) for result in parsed]
     for result in results:
         if result.index is not None:
@@ -235,11 +240,16 @@ def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
     specs = [FeedSpec(lang.rstrip("/"), s.title, s.description, config.site_url, tuple(published[:n]))]
     for taxonomy in urls.TAXONOMIES:
         link = config.term_permalinks.get(taxonomy)
-        groups: dict[str, tuple[str, list[PostIndex]]] = {}
+        groups: dict[str, tuple[str, list[PostIndex]]] = {}  # URL key -> (first spelling, newest posts)
+        by_term: dict[str, list[PostIndex]] = {}  # each spelling's members: one lookup per term of 10,000 posts
         for entry in published:
             for term in getattr(entry, taxonomy):
-                key = urls.urlize(term)
-                members = groups.setdefault(key, (term, []))[1]
+                members = by_term.get(term)
+                if members is None:
+                    key = urls.urlize(term)
+                    if key not in groups:
+                        groups[key] = (term, [])
+                    members = by_term[term] = groups[key][1]
                 if len(members) < n:
                     members.append(entry)
         for key in sorted(groups):
@@ -272,7 +282,7 @@ def build(
         report.lap("total", started)
         return report
     finally:
-        _state.renderer = None
+        _state.renderer, _state.kept = None, {}
         cache.close()
 
 
@@ -356,6 +366,15 @@ def _plan_and_write(
     return report
 
 
+def _prepare_helper() -> None:
+    """The helper's set-up: what rendering and writing feeds need. Not PyYAML: the posts it
+    renders come parsed (see _kept)."""
+    from publisher import feeds  # noqa: F401  (feedgen and lxml)
+
+    _state.renderer = rendering.Renderer(_state.config)
+    _state.renderer.preload("feed_item.html")
+
+
 def _prepare_rendering() -> None:
     """While workers parse a cold build, get what rendering needs ready in this process: the
     forked render and feed workers inherit it instead of each importing and compiling it."""
@@ -416,7 +435,7 @@ def _render_all(
         return out, fresh
     advance = progress("Rendering posts", len(todo))
     if helper is not None and len(todo) < PARALLEL_RENDER_MIN:
-        helper.submit(_render_one, [(s, site.cascade) for s in todo])
+        helper.submit(_render_one, [(s, site.cascade, _kept(s)) for s in todo])
         _import_feeds()  # needed next, for the feeds this process writes
         results = helper.collect()
     else:
@@ -452,17 +471,25 @@ class _State:
     renderer: Any = None
     refs: shortcodes.Refs | None = None  # the site's posts, once the index is read (for ref/relref)
     rendered: ClassVar[dict[str, RenderedPost]] = {}
+    kept: ClassVar[dict[str, tuple[tuple[int, int], Post, str]]] = {}  # relpath -> (stamp, post, body)
     write = True
 
 
 _state = _State()
 
 
-def _parse_one(source: posts_mod.Source) -> tuple[str, tuple[int, int], PostIndex | None, list[Problem]]:
-    """A Parsed as a plain tuple (load_site rebuilds it: a NamedTuple's __new__ is Python)."""
+def _parse_one(
+    source: posts_mod.Source, keep: bool = False
+) -> tuple[str, tuple[int, int], PostIndex | None, list[Problem]]:
+    """A Parsed as a plain tuple (load_site rebuilds it: a NamedTuple's __new__ is Python).
+    With `keep`, the post and its body are kept for rendering (see _kept)."""
     source = posts_mod.stamped(source)
     try:
-        post = posts_mod.load_post(source, _state.config, _state.cascade)
+        if keep:
+            post, body = posts_mod.load_post_and_body(source, _state.config, _state.cascade)
+            _state.kept[source.relpath] = (source.stamp, post, body)
+        else:
+            post = posts_mod.load_post(source, _state.config, _state.cascade)
     except PostError as exc:
         return (source.relpath, source.stamp, None, exc.problems)
     return (source.relpath, source.stamp, post.index(source.stamp), [])
@@ -475,20 +502,30 @@ def _load_one(source: posts_mod.Source) -> tuple[Post | None, list[Problem]]:
         return None, exc.problems
 
 
-def _render_one(source: posts_mod.Source, cascade: cascade_mod.Cascade | None = None) -> RenderedPost | list[Problem]:
+def _render_one(
+    source: posts_mod.Source, cascade: cascade_mod.Cascade | None = None, kept: tuple[Post, str] | None = None
+) -> RenderedPost | list[Problem]:
     """(A ref/relref shortcode in a helper, forked before the index was read, raises
     SiteNeeded: the helper gives the job back and the parent renders it. The helper gets the
-    cascade with each job, for the same reason.)"""
+    cascade with each job, for the same reason, and the post and body load_site kept: it
+    forked before they were parsed.)"""
     if cascade is not None:
         _state.cascade = cascade
     if _state.renderer is None:
         _state.renderer = rendering.Renderer(_state.config)
     _state.renderer.refs = _state.refs
     try:
-        post, body = posts_mod.load_post_and_body(source, _state.config, _state.cascade)
+        post, body = kept or _kept(source) or posts_mod.load_post_and_body(source, _state.config, _state.cascade)
         return _state.renderer.render_post(post, body)
     except PostError as exc:
         return exc.problems
+
+
+def _kept(source: posts_mod.Source) -> tuple[Post, str] | None:
+    """The post and body load_site parsed from this very file (same stamp), if it kept them: a
+    rebuild's helper then renders without reading the file again or importing PyYAML."""
+    kept = _state.kept.get(source.relpath)
+    return (kept[1], kept[2]) if kept is not None and kept[0] == source.stamp else None
 
 
 def _warnings(items: Iterable[RenderedPost], config: Config) -> list[Problem]:
@@ -563,7 +600,7 @@ def _helper(config: Config) -> workers.Helper | nullcontext[None]:
     if "publisher.feeds" in sys.modules or not workers.Helper.usable():
         return nullcontext()
     _state.config = config  # inherited by the fork
-    return workers.Helper(prepare=_prepare_rendering)
+    return workers.Helper(prepare=_prepare_helper)
 
 
 def _source(config: Config, entry: PostIndex) -> posts_mod.Source:

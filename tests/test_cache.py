@@ -67,6 +67,9 @@ def test_many_changes_fold_the_delta_into_the_blob(tmp_path) -> None:
     assert stored(tmp_path) == {f"p{i}.md": (9, 1) for i in range(n)} | {"bad.md": (1, 1)}
     cache = reopen(tmp_path)
     assert cache.index()["bad.md"][2] == [(2, "no title")]
+    back = cache.index()["p3.md"][1]  # read from the blob: a PostIndex again, every field intact
+    assert type(back) is PostIndex and back == entry("p3.md", size=9)[2]
+    assert back.status(2.0) == "published" and back.tags == ("t",)
     cache.close()
 
 

@@ -144,8 +144,9 @@ def test_feed_items_speak_the_site_language(make_site) -> None:
     assert "Source: <a" in Renderer(english).render_post(post, "Body.").html
 
 
-def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_site) -> None:
-    # The Renderer builds its extensions from instances (no entry point scan): the same HTML
+def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_site, monkeypatch) -> None:
+    # The Renderer builds its extensions from instances, and the one superfences adds by name
+    # directly, without Python-Markdown's scan of every package's entry points: the same HTML
     # as the extensions by name, on every feature they add.
     import markdown
 
@@ -159,7 +160,9 @@ def test_extension_instances_read_markdown_as_the_extensions_by_name_do(make_sit
         '<div markdown="1">*inside*</div>\n\n1. one\n2. two\n\n* three\n\n~~gone~~\n\n[^n]: Note.\n'
     )
     config = make_site({"posts/a.md": post_text()})
-    mine = Renderer(config).md.convert(body)
+    with monkeypatch.context() as m:
+        m.setattr(markdown.util, "get_installed_extensions", lambda: pytest.fail("scanned the entry points"))
+        mine = Renderer(config).md.convert(body)
     names = ["abbr", "attr_list", "def_list", "md_in_html", "tables", "sane_lists"]
     ours = [GoldmarkFootnotesExtension(), CommonMarkListsExtension(), CommonMarkExtension()]
     by_name = markdown.Markdown(
