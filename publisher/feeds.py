@@ -126,6 +126,10 @@ def _feed(
             fe.author([{"name": a} for a in post.authors])
             for name in post.authors:
                 fe.dc.dc_creator(name)
+        else:  # the site's author, named in every item as Hugo's RSS does: readers such as
+            fe.author(author)  # newsboat show no author for an Atom entry that leaves it to the feed
+            if "email" not in author:  # RSS's <author> is an address: a name alone goes in dc:creator
+                fe.dc.dc_creator(author["name"])
         terms = (*post.categories, *post.tags)
         if terms:  # one call: feedgen rebuilds its RSS list from all categories on each
             fe.category([{"term": term, "label": term} for term in terms])
@@ -133,6 +137,7 @@ def _feed(
 
 
 def _json_feed(spec: FeedSpec, items: Sequence[RenderedPost], config: Config, self_url: str, hubs: list[str]) -> bytes:
+    site_author = _author(config)["name"]
     doc: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
@@ -140,7 +145,7 @@ def _json_feed(spec: FeedSpec, items: Sequence[RenderedPost], config: Config, se
         "feed_url": self_url,
         "description": spec.description or spec.title,
         "language": config.settings.language,
-        "authors": [{"name": _author(config)["name"]}],
+        "authors": [{"name": site_author}],
     }
     if hubs:
         doc["hubs"] = [{"type": "WebSub", "url": h} for h in hubs]
@@ -161,8 +166,7 @@ def _json_feed(spec: FeedSpec, items: Sequence[RenderedPost], config: Config, se
             entry["external_url"] = post.source_url
         if post.images:
             entry["image"] = urljoin(post.url, post.images[0])
-        if post.authors:
-            entry["authors"] = [{"name": a} for a in post.authors]
+        entry["authors"] = [{"name": a} for a in post.authors or (site_author,)]
         entries.append(entry)
     doc["items"] = entries
     # No indent: json's C encoder only runs without one (3x faster on big feeds).

@@ -305,6 +305,32 @@ def test_the_author_address_is_the_rss_managing_editor(make_site) -> None:
     assert "managingEditor" not in (unnamed.output_dir / "index.xml").read_text(encoding="utf-8")
 
 
+def test_every_item_names_an_author_in_every_format(make_site) -> None:
+    # A post's own authors, else the site's: Hugo's RSS names it in every item, and readers such
+    # as newsboat show no author for an Atom entry that leaves it to the feed.
+    files = {"posts/mine.md": post_text("Mine", author="林小姐"), "posts/site.md": post_text("Site", date="2026-01-09")}
+    config = make_site(files, author={"name": "編輯 & Co", "email": "editor@example.com"})
+    build(config, now=NOW)
+    out = config.output_dir
+    rss, atom = parse(out / "index.xml"), parse(out / "atom.xml")
+    assert not rss.bozo and not atom.bozo
+    by_title = {e.title: e for e in rss.entries}
+    assert by_title["Site"].author_detail.email == "editor@example.com"
+    assert by_title["Site"].author_detail.name == "編輯 & Co"
+    assert by_title["Mine"].author == "林小姐"
+    assert {e.title: e.author_detail.name for e in atom.entries} == {"Mine": "林小姐", "Site": "編輯 & Co"}
+    assert "<email>editor@example.com</email>" in (out / "atom.xml").read_text(encoding="utf-8").split("<entry>")[-1]
+    items = json.loads((out / "feed.json").read_text(encoding="utf-8"))["items"]
+    assert {i["title"]: i["authors"] for i in items} == {"Mine": [{"name": "林小姐"}], "Site": [{"name": "編輯 & Co"}]}
+    # Without an address, RSS names the site's author in dc:creator (its <author> is an address).
+    unnamed = make_site(files, author={"name": "編輯"})
+    build(unnamed, now=NOW)
+    assert {e.title: e.author for e in parse(unnamed.output_dir / "index.xml").entries} == {
+        "Mine": "林小姐",
+        "Site": "編輯",
+    }
+
+
 TERM_POSTS = {
     "posts/a.md": post_text(
         "A", date="2025-12-30T09:00:00+08:00", tags=["AI 晶片", "Foo Bar"], categories=["投資 觀點"]
