@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import httpx
+import pytest
 
 
 def csrf_form(client: httpx.Client) -> str:
@@ -160,6 +162,62 @@ def test_feeds_are_served_with_conditional_get(web) -> None:
         assert client.get("index.xml", headers={"if-modified-since": modified}).status_code == 304
         assert client.get("tags/groq/index.xml").status_code == 200
         assert client.get("healthz").text == "ok"
+
+
+def newsboat(urls: list[str], home) -> list[dict]:
+    """A real feed reader's view: newsboat reloads the feeds into its cache, which is read back."""
+    import sqlite3
+    import subprocess
+
+    (home / "urls").write_text("\n".join(urls) + "\n", encoding="utf-8")
+    run = subprocess.run(
+        ["newsboat", "-u", str(home / "urls"), "-c", str(home / "cache.db"), "-C", "/dev/null", "-x", "reload"],
+        capture_output=True,
+        timeout=60,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+    )
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    with sqlite3.connect(home / "cache.db") as db:
+        db.row_factory = sqlite3.Row
+        feeds = {r["rssurl"]: dict(r) for r in db.execute("SELECT * FROM rss_feed")}
+        items = [dict(r) | {"feed": feeds[r["feedurl"]]} for r in db.execute("SELECT * FROM rss_item")]
+    return items
+
+
+@pytest.mark.skipif(shutil.which("newsboat") is None, reason="needs Debian's newsboat (.ci/run installs it)")
+@pytest.mark.parametrize("feed", ["index.xml", "atom.xml"])
+def test_a_feed_reader_keeps_one_item_per_post_through_edits(web, tmp_path, feed) -> None:
+    # newsboat, polling the served feed: CJK title, link, author and date as written; an edit
+    # (new title, new body) updates the item it has instead of adding a second one, and a new
+    # post is one new item.
+    from publisher.publishing import build
+    from tests.conftest import post_text
+
+    base, config, _store = web()
+    url = "https://blog.example.com/posts/2026-01-05-groq-nvidia-prefill-decode/"
+    (item,) = newsboat([base + feed], tmp_path)
+    assert item["guid"] == url and item["url"] == url
+    assert item["title"] == "Groq 攜手 NVIDIA：Chamath 親解「Pre-fill 與 Decode」的架構之爭"
+    assert "Test Blog" in item["author"]  # the site's author: the post names none
+    assert item["pubDate"] == 1767585600  # 2026-01-05 12:00 +08:00
+    assert "LLM 的兩張面孔" in item["content"]
+
+    post = config.content_dir / "posts/2026-01-05-groq-nvidia-prefill-decode.md"
+    text = post.read_text(encoding="utf-8").replace("LLM 的兩張面孔", "LLM 的三張面孔")
+    post.write_text(text.replace('title: "', 'title: "更新：', 1), encoding="utf-8")
+    (config.content_dir / "posts/new.md").write_text(post_text("新文章", date="2026-01-07T08:00:00+08:00"))
+    build(config)
+    items = {i["guid"]: i for i in newsboat([base + feed], tmp_path)}
+    assert set(items) == {url, "https://blog.example.com/posts/new/"}
+    assert items[url]["title"].startswith("更新：Groq") and "LLM 的三張面孔" in items[url]["content"]
+    assert items["https://blog.example.com/posts/new/"]["title"] == "新文章"
+
+    # It keeps our ETag and Last-Modified (from its second poll on) for the conditional GETs of
+    # the next ones, which test_feeds_are_served_with_conditional_get answers 304.
+    assert items[url]["feed"]["etag"] and items[url]["feed"]["lastmodified"] > 0
+    assert {i["guid"]: i["title"] for i in newsboat([base + feed], tmp_path)} == {
+        g: i["title"] for g, i in items.items()
+    }
 
 
 def test_topics_follow_new_posts(web) -> None:
