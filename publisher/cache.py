@@ -26,7 +26,7 @@ from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
 LOCK_NAME = "build.lock"
-SCHEMA_VERSION = "9"
+SCHEMA_VERSION = "10"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -1,7 +1,9 @@
 """The newsletter use cases: which posts still need mailing, their campaigns, sending, previews.
 
 Published posts -> campaigns (rendered once, a snapshot) -> outbox rows -> `outbox.drain`.
-A post is mailed at most once: its URL is recorded with its campaign under a unique key.
+A post is mailed at most once: its URL is recorded with its campaign under a unique key, and
+its identity (publish time and title) with that URL, so a post whose file is renamed (a new
+URL) is recognized and not mailed again.
 Posts published before the mailing list existed are recorded once as its baseline and count
 as sent unless backfilled, so the first send on an old blog doesn't mail the archive, while
 any post that appears later (even one dated in the past) is new.
@@ -9,6 +11,7 @@ any post that appears later (even one dated in the past) is new.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +52,7 @@ class SendPlan:
     recipients: int
     resuming: list[Campaign] = field(default_factory=list)
     skipped_old: int = 0  # published before the list existed, not backfilled
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (new URL, old URL): mailed before
 
     @property
     def empty(self) -> bool:
@@ -76,9 +80,15 @@ def plan_send(
             raise NothingToSend(f"slug {slug!r} {why}")
         if chosen[0].url in mailed:
             raise NothingToSend(f"{slug!r} was already mailed; see `publisher status`")
-        entries, skipped = chosen, 0
+        old = store.post_identities().get(identity(chosen[0].title, chosen[0].publish))
+        if old is not None and old != chosen[0].url:
+            raise NothingToSend(f"{slug!r} {_RENAMED.format(old=old)}")
+        entries, skipped, renamed = chosen, 0, {}
     else:
         archive = store.baseline((e.url, e.publish) for e in published)
+        renamed = _carry_renamed(store, published, mailed | archive)
+        if renamed:  # they now count as what they were: mailed, or archive
+            mailed, archive = store.mailed_posts(), store.baseline(())
         unsent = [e for e in published if e.url not in mailed]
         entries = [e for e in unsent if backfill or e.url not in archive]
         skipped = len(unsent) - len(entries)
@@ -90,7 +100,45 @@ def plan_send(
         recipients=store.count_recipients(terms) if posts else 0,
         resuming=store.campaigns_to_send(),
         skipped_old=skipped,
+        renamed=sorted(renamed.items()),
     )
+
+
+_RENAMED = (
+    "has the title and publish date of {old}, mailed before (a renamed file or a new slug?): "
+    "not mailed again; if it is another post, change its title or date"
+)
+
+
+def renamed_note(new: str, old: str) -> str:
+    return f"{new} {_RENAMED.format(old=old)}"
+
+
+def identity(title: str, publish: float) -> str:
+    """What the newsletter knows a post by besides its URL: renaming its file or changing its
+    slug gives it a new URL, never a new title and publish time."""
+    return hashlib.sha256(f"{publish:.0f}\n{title}".encode()).hexdigest()
+
+
+def _carry_renamed(store: Store, published: list, counted: set[str]) -> dict[str, str]:
+    """new URL -> old URL of each unsent post with the identity of one mailed (or archived)
+    under another URL; recorded, so it counts as that one from now on. Identities of counted
+    posts not recorded yet (mailed before identities were kept) are recorded on the way."""
+    known = store.post_identities()
+    fresh, renamed = {}, {}
+    for entry in published:
+        key = identity(entry.title, entry.publish)
+        old = known.get(key)
+        if entry.url in counted:
+            if old is None:
+                fresh[key] = entry.url
+        elif old is not None and old != entry.url:
+            renamed[entry.url] = old
+    if fresh:
+        store.remember_identities(fresh)
+    if renamed:
+        store.carry_over(renamed)
+    return renamed
 
 
 def _no_post(slug: str, known: set[str]) -> str:
@@ -115,7 +163,8 @@ def create_campaigns(config: Config, store: Store, plan: SendPlan) -> list[Campa
     created = []
     for group in groups:
         campaign = render_campaign(config, renderer, group)
-        stored = store.create_campaign(campaign, [p.url for p in group])
+        identities = {identity(p.title, p.publish_date.timestamp()): p.url for p in group}
+        stored = store.create_campaign(campaign, [p.url for p in group], identities)
         if stored is not None:
             created.append(stored)
     return created

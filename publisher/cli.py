@@ -314,6 +314,8 @@ def send(
 
 
 def _describe_plan(plan) -> None:
+    from publisher.campaigns import renamed_note
+
     for campaign in plan.resuming:
         click.echo(f"resuming campaign {campaign.id}: {campaign.subject}")
     if plan.posts:
@@ -321,6 +323,8 @@ def _describe_plan(plan) -> None:
         click.echo(f"{what} {len(plan.posts)} post(s), to {plan.recipients} confirmed subscriber(s):")
         for post in plan.posts:
             click.echo(f"  {post.slug}: {post.title}")
+    for new, old in plan.renamed:
+        click.echo(renamed_note(new, old))
     if plan.skipped_old:
         click.echo(
             f"{plan.skipped_old} post(s) published before the mailing list existed are not mailed "

@@ -51,6 +51,7 @@ class Post:
             tags=self.tags,
             categories=self.categories,
             listed=self.listed,
+            title=self.title,
         )
 
 
@@ -70,6 +71,7 @@ class PostIndex(NamedTuple):
     tags: tuple[str, ...]
     categories: tuple[str, ...]
     listed: bool = True
+    title: str = ""  # with `publish`, what the newsletter knows a post by when its URL changes
 
     def __reduce__(self) -> tuple:
         # Pickled as tuple.__new__(PostIndex, fields): unpickling then runs no Python code per

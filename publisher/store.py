@@ -79,6 +79,16 @@ campaign_posts = sa.Table(
     sa.Column("post_key", sa.String(2048), nullable=False, unique=True),
 )
 
+post_identities = sa.Table(
+    "post_identities",
+    metadata,
+    # A mailed (or archived) post's publish time and title, with the URL it had then: a post
+    # whose file is renamed (or slug changed) gets a new URL but keeps these, and is not
+    # mailed again. See campaigns.identity.
+    sa.Column("identity", sa.String(64), primary_key=True),  # campaigns.identity: a SHA-256, hex
+    sa.Column("post_key", sa.String(2048), nullable=False),
+)
+
 baseline_posts = sa.Table(
     "baseline_posts",
     metadata,
@@ -324,9 +334,46 @@ class Store:
         with self.tx() as conn:
             return set(conn.execute(sa.select(campaign_posts.c.post_key)).scalars())
 
-    def create_campaign(self, campaign: Campaign, post_keys: Sequence[str]) -> Campaign | None:
-        """Create a campaign, its posts and its outbox rows in one transaction; None when one
-        of the posts already has a campaign (whoever created it).
+    def post_identities(self) -> dict[str, str]:
+        """identity -> the URL the post had when it was mailed or archived."""
+        with self.tx() as conn:
+            return dict(conn.execute(sa.select(post_identities.c.identity, post_identities.c.post_key)).all())
+
+    def remember_identities(self, identities: dict[str, str]) -> None:
+        """Record identity -> URL for posts already mailed or archived (those mailed before
+        identities were kept); an identity already recorded keeps its URL."""
+        with self.tx() as conn:
+            self._remember(conn, identities)
+
+    def _remember(self, conn: Connection, identities: dict[str, str]) -> None:
+        known = set()
+        for chunk in _chunks(sorted(identities), 500):
+            q = sa.select(post_identities.c.identity).where(post_identities.c.identity.in_(chunk))
+            known.update(conn.execute(q).scalars())
+        rows = [{"identity": i, "post_key": k} for i, k in identities.items() if i not in known]
+        for chunk in _chunks(rows, 500):
+            conn.execute(post_identities.insert(), list(chunk))
+
+    def carry_over(self, renamed: dict[str, str]) -> None:
+        """new URL -> old URL of posts that moved: each new URL counts as mailed by the old
+        one's campaign (or as archive), so it is never mailed again."""
+        with self.tx() as conn:
+            for new, old in renamed.items():
+                cid = conn.execute(
+                    sa.select(campaign_posts.c.campaign_id).where(campaign_posts.c.post_key == old)
+                ).scalar()
+                taken = conn.execute(sa.select(campaign_posts.c.post_key).where(campaign_posts.c.post_key == new))
+                if cid is not None and taken.first() is None:
+                    conn.execute(campaign_posts.insert().values(campaign_id=cid, post_key=new))
+                archived = sa.select(baseline_posts.c.post_key).where(baseline_posts.c.post_key.in_([old, new]))
+                if cid is None and set(conn.execute(archived).scalars()) == {old}:
+                    conn.execute(baseline_posts.insert().values(post_key=new))
+
+    def create_campaign(
+        self, campaign: Campaign, post_keys: Sequence[str], identities: dict[str, str] | None = None
+    ) -> Campaign | None:
+        """Create a campaign, its posts (and their identities) and its outbox rows in one
+        transaction; None when one of the posts already has a campaign (whoever created it).
 
         Recipients: every confirmed subscriber, or only those whose topics meet the
         campaign's terms (a subscriber without topics gets everything).
@@ -334,7 +381,10 @@ class Store:
         stamp = now()
         try:
             with self.tx() as conn:
-                return self._create_campaign(conn, campaign, post_keys, stamp)
+                created = self._create_campaign(conn, campaign, post_keys, stamp)
+                if created is not None and identities:
+                    self._remember(conn, identities)
+                return created
         except sa.exc.IntegrityError:
             return None
 

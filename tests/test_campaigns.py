@@ -146,6 +146,80 @@ def test_first_send_does_not_mail_the_archive(site, smtp_server) -> None:
     assert [p.title for p in campaigns.plan_send(config, store, backfill=True).posts] == ["Fresh", GROQ, REVIEW]
 
 
+def rename(config, old: str, new: str, title: str | None = None) -> None:
+    """Move a post file (a new URL: its slug is the file name), optionally retitling it."""
+    source = config.content_dir / old
+    text = source.read_text(encoding="utf-8")
+    if title is not None:
+        text = text.replace(text.split("\n")[1], f'title: "{title}"', 1)
+    (config.content_dir / new).write_text(text, encoding="utf-8")
+    source.unlink()
+
+
+GROQ_FILE = "posts/2026-01-05-groq-nvidia-prefill-decode.md"
+GROQ_URL = "https://blog.example.com/posts/2026-01-05-groq-nvidia-prefill-decode/"
+
+
+def test_a_renamed_post_is_not_mailed_again(site, smtp_server) -> None:
+    # The operator's "never the same post twice": renaming a mailed post's file gives it a new
+    # URL (a new GUID for feed readers, as in Hugo), but the same title and publish date.
+    config, store = site
+    server, _ = smtp_server
+    subscribe(store, "reader@example.com")
+    assert send(config, store).sent == 2
+    rename(config, GROQ_FILE, "posts/groq.md")
+    (config.content_dir / "posts/new.md").write_text(post_text("新文章", date="2026-01-07"), encoding="utf-8")
+    plan = campaigns.plan_send(config, store)
+    assert [p.title for p in plan.posts] == ["新文章"]  # a new post is still new
+    assert plan.renamed == [("https://blog.example.com/posts/groq/", GROQ_URL)]
+    note = campaigns.renamed_note(*plan.renamed[0])
+    assert note.startswith("https://blog.example.com/posts/groq/ has the title and publish date of " + GROQ_URL)
+    campaigns.create_campaigns(config, store, plan)
+    assert send(config, store).sent == 1
+    assert Counter(m["Subject"] for m in server.parsed()) == {GROQ: 1, REVIEW: 1, "新文章": 1}
+    # The move is recorded: the next plan has nothing to say about it, and naming it fails.
+    again = campaigns.plan_send(config, store)
+    assert again.posts == [] and again.renamed == []
+    with pytest.raises(campaigns.NothingToSend, match="already mailed"):
+        campaigns.plan_send(config, store, "groq")
+    # Renamed and retitled: another post as far as anyone can tell, so it is mailed.
+    rename(config, "posts/groq.md", "posts/groq-2.md", title="Groq 與 NVIDIA（更新版）")
+    assert [p.title for p in campaigns.plan_send(config, store).posts] == ["Groq 與 NVIDIA（更新版）"]
+
+
+def test_a_renamed_archive_post_stays_archive(site, smtp_server) -> None:
+    config, store = site
+    subscribe(store, "reader@example.com")
+    assert campaigns.plan_send(config, store).skipped_old == 2  # the archive is recorded
+    rename(config, GROQ_FILE, "posts/groq.md")
+    plan = campaigns.plan_send(config, store)
+    assert plan.posts == [] and plan.skipped_old == 2 and plan.renamed[0][1] == GROQ_URL
+    # Never mailed, so a backfill mails it, once, under its new URL.
+    assert [p.url for p in campaigns.plan_send(config, store, backfill=True).posts] == [
+        "https://blog.example.com/posts/groq/",
+        "https://blog.example.com/posts/2026-01-06-all-in-year-end-review/",
+    ]
+
+
+def test_posts_mailed_before_identities_were_kept_are_recognized_too(site, smtp_server) -> None:
+    # A database from an earlier version has campaigns but no identities: the next plan, with
+    # the post still at its old URL, records them; a rename after that is caught.
+    from publisher.store import post_identities
+
+    config, store = site
+    subscribe(store, "reader@example.com")
+    assert send(config, store).sent == 2
+    with store.tx() as conn:
+        conn.execute(post_identities.delete())
+    assert campaigns.plan_send(config, store).posts == []
+    assert len(store.post_identities()) == 2
+    rename(config, GROQ_FILE, "posts/groq.md")
+    with pytest.raises(campaigns.NothingToSend, match=f"'groq' has the title and publish date of {GROQ_URL}"):
+        campaigns.plan_send(config, store, "groq")  # named, too
+    plan = campaigns.plan_send(config, store)
+    assert plan.posts == [] and [new for new, _ in plan.renamed] == ["https://blog.example.com/posts/groq/"]
+
+
 def test_temporary_failures_are_retried(site, smtp_server, caplog) -> None:
     config, store = site
     server, _ = smtp_server

@@ -176,6 +176,18 @@ def test_send_reports_plan_and_summary(newsletter_site, smtp_server) -> None:
     assert again.exit_code == 1 and "already mailed" in again.output
 
 
+def test_send_explains_a_renamed_post_it_does_not_mail_again(newsletter_site, smtp_server) -> None:
+    server, _ = smtp_server
+    config = newsletter(newsletter_site, "a@example.com")
+    assert run(config, "send", "--backfill", "--yes").exit_code == 0
+    (config.content_dir / SAMPLE).rename(config.content_dir / "posts/groq.md")
+    result = run(config, "send", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "posts/groq/ has the title and publish date of https://blog.example.com/posts/" in result.output
+    assert "not mailed again" in result.output and "nothing to send" in result.output
+    assert len(server.messages) == 1
+
+
 def test_first_send_explains_skipped_archive(newsletter_site, smtp_server) -> None:
     config = newsletter(newsletter_site, "a@example.com")
     result = run(config, "send", "--yes")

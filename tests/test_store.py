@@ -250,6 +250,19 @@ def test_baseline_campaign_counts_the_post_as_sent_and_queues_nobody(store) -> N
     assert store.campaigns_to_send() == []
 
 
+def test_a_moved_post_counts_as_what_it_was_mailed_or_archive(store) -> None:
+    moved, archived, moved_archive = (f"https://blog.example.com/posts/{n}/" for n in ("moved", "old", "old-moved"))
+    first = store.create_campaign(make_campaign(), [POST], {"id-hello": POST})
+    store.remember_identities({"id-hello": "https://elsewhere.example/", "id-old": archived})  # first one kept
+    assert store.post_identities() == {"id-hello": POST, "id-old": archived}
+    store.baseline([(archived, 0.0)])
+    store.carry_over({moved: POST, moved_archive: archived})
+    store.carry_over({moved: POST})  # again: no error, nothing more
+    assert store.mailed_posts() == {POST, moved}
+    assert store.baseline([]) == {archived, moved_archive}
+    assert [c.id for c in store.all_campaigns()] == [first.id]
+
+
 # -- the outbox ----------------------------------------------------------------------------
 def test_claim_leases_rows(store) -> None:
     c = queued_campaign(store, 3)
