@@ -52,6 +52,16 @@ subscribers = sa.Table(
     sa.Index("ix_subscribers_status", "status"),
 )
 
+confirmations = sa.Table(
+    "confirmations",
+    metadata,
+    # A confirmation email still to send, kept until the relay takes it (or refuses it for
+    # good, or the retries run out): a relay outage or a restart never loses one.
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),  # tries so far
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),  # the next try, or a sender's lease
+)
+
 campaigns = sa.Table(
     "campaigns",
     metadata,
@@ -313,7 +323,55 @@ class Store:
         with self.tx() as conn:
             sub = sa.select(subscribers.c.id).where(subscribers.c.email == email)
             conn.execute(outbox.delete().where(outbox.c.subscriber_id.in_(sub)))
+            conn.execute(confirmations.delete().where(confirmations.c.subscriber_id.in_(sub)))
             return conn.execute(subscribers.delete().where(subscribers.c.email == email)).rowcount > 0
+
+    # -- confirmation emails ---------------------------------------------------------------
+    def queue_confirmation(self, subscriber_id: int) -> None:
+        """A confirmation email to send now (again from the first try, if one was waiting)."""
+        with self.tx() as conn:
+            conn.execute(confirmations.delete().where(confirmations.c.subscriber_id == subscriber_id))
+            conn.execute(confirmations.insert().values(subscriber_id=subscriber_id, attempts=0, due_at=now()))
+
+    def claim_confirmations(self, lease: timedelta, limit: int = 100) -> list[tuple[int, int]]:
+        """(subscriber id, tries so far) of confirmations due now, leased to this caller: each
+        goes to one sender, and comes due again when the lease ends (a sender that died)."""
+        stamp = now()
+        claimed = []
+        with self.tx() as conn:
+            due = conn.execute(
+                sa.select(confirmations.c.subscriber_id, confirmations.c.attempts, confirmations.c.due_at)
+                .where(confirmations.c.due_at <= stamp)
+                .order_by(confirmations.c.due_at)
+                .limit(limit)
+            ).all()
+        for sid, attempts, due_at in due:
+            with self.tx() as conn:
+                won = conn.execute(
+                    confirmations.update()
+                    .where(confirmations.c.subscriber_id == sid, confirmations.c.due_at == due_at)
+                    .values(due_at=stamp + lease)
+                ).rowcount
+            if won:
+                claimed.append((sid, attempts))
+        return claimed
+
+    def confirmation_done(self, subscriber_id: int) -> None:
+        """Sent, refused for good, or given up."""
+        with self.tx() as conn:
+            conn.execute(confirmations.delete().where(confirmations.c.subscriber_id == subscriber_id))
+
+    def retry_confirmation(self, subscriber_id: int, attempts: int, due_at: datetime) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                confirmations.update()
+                .where(confirmations.c.subscriber_id == subscriber_id)
+                .values(attempts=attempts, due_at=due_at)
+            )
+
+    def next_confirmation_due(self) -> datetime | None:
+        with self.tx() as conn:
+            return _aware(conn.execute(sa.select(sa.func.min(confirmations.c.due_at))).scalar())
 
     # -- campaigns ---------------------------------------------------------------------------
     def baseline(self, published_before: Iterable[tuple[str, float]]) -> set[str]:

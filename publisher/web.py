@@ -8,17 +8,18 @@ tokens on the form, a cap on request bodies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -129,7 +130,13 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
     per_second = rate_limit(server.subscribe_rate) or 1.0
     limiter = PerClientLimit(per_second, burst=float(server.subscribe_rate.split("/")[0]))  # "10/h": 10 at once
     topics = _Topics(config)
-    send_mail = mailer or _smtp_mailer(config)
+
+    def confirmation(subscriber: Any) -> Any:
+        link = server.public_url + "confirm/" + tokens.confirm(subscriber.id)
+        subject, html, text = renderer.confirmation(link, config.settings.newsletter.confirm_hours)
+        return messages.single_message(config, subscriber.email, subject, html, text)
+
+    sender = ConfirmationSender(store, confirmation, mailer or _smtp_mailer(config))
 
     def page(title: str, message: str, status: int = 200) -> HTMLResponse:
         html = renderer.render("web/message.html", site=renderer.site(), title=title, message=message)
@@ -182,17 +189,12 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
             outcome = subscriptions.subscribe(store, values["email"], values["name"], values["topics"])
         except subscriptions.SubscriberError:
             return form(request, 400, gettext("Please enter a valid email address."), values)
-        task = None
         log.info("event=subscribe subscriber=%s confirmation=%s", outcome.subscriber_id, outcome.send_confirmation)
         if outcome.send_confirmation and outcome.subscriber_id is not None:
-            link = server.public_url + "confirm/" + tokens.confirm(outcome.subscriber_id)
-            subject, html, text = renderer.confirmation(link, config.settings.newsletter.confirm_hours)
-            envelope = messages.single_message(
-                config, subscriptions.normalize_email(values["email"]), subject, html, text
-            )
-            task = BackgroundTask(_deliver, send_mail, envelope)
+            store.queue_confirmation(outcome.subscriber_id)
+            sender.wake()
         # The same answer whether or not the address was known: nothing to learn here.
-        response = page(
+        return page(
             gettext("Check your inbox"),
             gettext(
                 "If the address can receive mail, a confirmation link is on its way. Follow it to start "
@@ -200,8 +202,6 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
                 site=config.settings.title,
             ),
         )
-        response.background = task
-        return response
 
     async def confirm(request: Request) -> Response:
         subscriber = subscriptions.confirm(
@@ -259,16 +259,24 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
     if server.serve_feeds:
         config.output_dir.mkdir(parents=True, exist_ok=True)
         routes.append(Mount("/", app=FeedFiles(directory=str(config.output_dir), html=False)))
-    app = Starlette(routes=routes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sender.start()  # also sends what an earlier run (or another server) left queued
+        try:
+            yield
+        finally:
+            sender.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit)
     app.state.store = store
     return app
 
 
-CONFIRM_RETRIES = (30.0, 120.0, 600.0)  # seconds before each new try of a confirmation email
-MAX_WAITING_CONFIRMATIONS = 200  # addresses whose confirmation waits for a retry, at most
-_waiting: set[str] = set()
-_waiting_lock = threading.Lock()
+CONFIRM_RETRIES = (30.0, 120.0, 600.0, 3600.0)  # seconds before each new try of a confirmation email
+CONFIRM_LEASE = timedelta(minutes=5)  # a confirmation being sent is another sender's after this
+CONFIRM_POLL = 60.0  # seconds between looks at the queue when nothing wakes the sender
 
 
 class _Refused(Exception):
@@ -277,37 +285,69 @@ class _Refused(Exception):
         self.temporary = reply.outcome == "temporary"
 
 
-def _deliver(send_mail: Callable[[Any], None], envelope: Any, attempt: int = 0) -> None:
-    """Send a confirmation email; a relay that is down or says "try later" (greylisting) gets
-    it again a few times, or the visitor, told to check their inbox, waits for nothing. (Kept
-    in this process only: a restart drops the retries; the visitor can submit the form again.)"""
-    from publisher.transport import ConnectionLost
+class ConfirmationSender:
+    """Sends the confirmation emails queued in the database, in a thread of its own, so the
+    visitor, told to check their inbox, gets the link even when the relay is down or says
+    "try later" (greylisting) for a while, and when the server restarts meanwhile: each stays
+    queued until the relay takes it, refuses it for good, or CONFIRM_RETRIES run out. Several
+    servers on one database share the queue (each confirmation is leased to one)."""
 
-    try:
-        send_mail(envelope)
-    except Exception as exc:
-        temporary = isinstance(exc, ConnectionLost) or (isinstance(exc, _Refused) and exc.temporary)
-        if not temporary or attempt >= len(CONFIRM_RETRIES):
-            log.error("event=confirmation-failed to=%s error=%s", envelope.recipient, exc)
-            return
-        with _waiting_lock:
-            full = len(_waiting) >= MAX_WAITING_CONFIRMATIONS
-            if not full:
-                _waiting.add(envelope.recipient)
-        if full:  # a long outage under a subscribe flood: no unbounded pile of timer threads
-            log.error("event=confirmation-failed to=%s error=%s (too many retries waiting)", envelope.recipient, exc)
-            return
-        delay = CONFIRM_RETRIES[attempt]
-        log.warning("event=confirmation-deferred to=%s retry_in=%.0fs error=%s", envelope.recipient, delay, exc)
-        timer = threading.Timer(delay, _retry, (send_mail, envelope, attempt + 1))
-        timer.daemon = True
-        timer.start()
+    def __init__(self, store: Store, build: Callable[[Any], Any], send_mail: Callable[[Any], None]):
+        self.store, self.build, self.send_mail = store, build, send_mail
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="publisher-confirmations", daemon=True)
+        self._thread.start()
 
-def _retry(send_mail: Callable[[Any], None], envelope: Any, attempt: int) -> None:
-    with _waiting_lock:
-        _waiting.discard(envelope.recipient)
-    _deliver(send_mail, envelope, attempt)
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def wake(self) -> None:
+        """Something was queued: look now."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.send_due()
+                due = self.store.next_confirmation_due()
+            except Exception as exc:  # the database is away: try again later, never die
+                log.error("event=confirmation-queue-failed error=%s", exc)
+                due = None
+            wait = CONFIRM_POLL if due is None else (due - datetime.now(UTC)).total_seconds()
+            self._wake.wait(min(max(wait, 0.05), CONFIRM_POLL))
+
+    def send_due(self) -> None:
+        """Send every confirmation that is due, one relay connection each."""
+        from publisher.transport import ConnectionLost
+
+        for sid, attempts in self.store.claim_confirmations(CONFIRM_LEASE):
+            subscriber = self.store.subscriber_by_id(sid)
+            if subscriber is None or subscriber.status != "pending":  # confirmed, left or removed meanwhile
+                self.store.confirmation_done(sid)
+                continue
+            try:
+                self.send_mail(self.build(subscriber))
+            except Exception as exc:
+                temporary = isinstance(exc, ConnectionLost) or (isinstance(exc, _Refused) and exc.temporary)
+                if temporary and attempts < len(CONFIRM_RETRIES):
+                    delay = CONFIRM_RETRIES[attempts]
+                    log.warning("event=confirmation-deferred subscriber=%d retry_in=%.0fs error=%s", sid, delay, exc)
+                    when = datetime.now(UTC) + timedelta(seconds=delay)
+                    self.store.retry_confirmation(sid, attempts + 1, when)
+                    continue
+                log.error("event=confirmation-failed subscriber=%d error=%s", sid, exc)
+            else:
+                log.info("event=confirmation-sent subscriber=%d", sid)
+            self.store.confirmation_done(sid)
 
 
 def _smtp_mailer(config: Config) -> Callable[[Any], None]:

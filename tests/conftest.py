@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -204,42 +205,50 @@ def newsletter_site(make_site, smtp_server, monkeypatch):
 WEB_SAMPLE = "posts/2026-01-05-groq-nvidia-prefill-decode.md"
 
 
+@contextlib.contextmanager
+def running(config: Config) -> Iterator[None]:
+    """A real `publisher serve` (uvicorn on 127.0.0.1, its own store) while in the block."""
+    import threading
+    import time
+
+    from publisher.web import serve
+
+    uv = serve(config)
+    uv.config.install_signal_handlers = False
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=5)
+
+
 @pytest.fixture
 def web(newsletter_site, smtp_server):
     """web(**server settings) starts a real `publisher serve` (uvicorn on 127.0.0.1) for a site
     with one post; returns (base url, config, store)."""
-    import threading
-    import time
-
     from publisher import campaigns
     from publisher.publishing import build
-    from publisher.web import serve
 
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    started: list = []
+    with contextlib.ExitStack() as servers:
 
-    def start(**server: object):
-        config = newsletter_site(
-            data=[WEB_SAMPLE],
-            server={"port": port, "public_url": base, **server},
-            newsletter={"unsubscribe_url": base + "unsubscribe/"},
-        )
-        build(config)
-        uv = serve(config)
-        uv.config.install_signal_handlers = False
-        thread = threading.Thread(target=uv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not uv.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        started.append((uv, thread))
-        return base, config, campaigns.open_store(config)
+        def start(**server: object):
+            config = newsletter_site(
+                data=[WEB_SAMPLE],
+                server={"port": port, "public_url": base, **server},
+                newsletter={"unsubscribe_url": base + "unsubscribe/"},
+            )
+            build(config)
+            servers.enter_context(running(config))
+            return base, config, campaigns.open_store(config)
 
-    yield start
-    for uv, thread in started:
-        uv.should_exit = True
-        thread.join(timeout=5)
+        yield start
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -261,6 +261,26 @@ def test_a_moved_post_counts_as_what_it_was_mailed_or_archive(store) -> None:
     assert store.mailed_posts() == {POST, moved}
     assert store.baseline([]) == {archived, moved_archive}
     assert [c.id for c in store.all_campaigns()] == [first.id]
+
+
+def test_confirmation_queue_leases_each_to_one_sender_and_keeps_it_until_done(store, open_store) -> None:
+    subscribe(store, "a@example.com", "b@example.com")
+    a, b = (store.subscriber(e).id for e in ("a@example.com", "b@example.com"))
+    store.queue_confirmation(a)
+    store.queue_confirmation(b)
+    other = open_store(owner="other:1")
+    lease = timedelta(minutes=5)
+    first, second = store.claim_confirmations(lease, limit=1), other.claim_confirmations(lease)
+    assert sorted(first + second) == [(a, 0), (b, 0)]  # each to one sender
+    assert store.claim_confirmations(lease) == []  # leased: nobody else's now
+    assert store.next_confirmation_due() > datetime.now(UTC) + timedelta(minutes=4)
+    store.retry_confirmation(a, 1, datetime.now(UTC) - timedelta(seconds=1))
+    assert other.claim_confirmations(lease) == [(a, 1)]  # due again, with its tries
+    store.queue_confirmation(a)  # the visitor submitted the form again: from the first try
+    assert store.claim_confirmations(lease) == [(a, 0)]
+    store.confirmation_done(a)
+    assert store.delete_subscriber("b@example.com")
+    assert store.next_confirmation_due() is None
 
 
 # -- the outbox ----------------------------------------------------------------------------

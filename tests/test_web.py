@@ -252,24 +252,41 @@ def test_an_ipv6_host_is_listened_on(make_site) -> None:
         assert sock.family == socket.AF_INET6
 
 
-def test_confirmations_waiting_for_a_retry_are_bounded(monkeypatch) -> None:
-    # A long relay outage under a flood of subscriptions: retries wait in at most a bounded
-    # number of timers, not one thread per address for ever more addresses.
-    import threading
-    from types import SimpleNamespace
-
+def test_a_queued_confirmation_survives_a_restart_and_goes_out_once(newsletter_site, smtp_server, monkeypatch) -> None:
+    # The relay says "try later" (greylisting) and the server restarts before the retry: the
+    # next server finds the confirmation in the database and sends it, once, with a link that
+    # works. One the relay refuses for good is dropped, not retried.
+    from publisher import campaigns, subscriptions
     from publisher import web as web_mod
-    from publisher.transport import ConnectionLost
+    from tests.conftest import free_port, running
 
-    monkeypatch.setattr(web_mod, "CONFIRM_RETRIES", (3600.0,))
-    monkeypatch.setattr(web_mod, "MAX_WAITING_CONFIRMATIONS", 5)
-    monkeypatch.setattr(web_mod, "_waiting", set())
+    monkeypatch.setattr(web_mod, "CONFIRM_RETRIES", (0.5, 0.5))
+    server, _ = smtp_server
+    server.temporary["later@example.com"] = 1
+    server.permanent["never@example.com"] = "550 5.1.1 no such user"
+    base = f"http://127.0.0.1:{free_port()}/"
+    config = newsletter_site(server={"port": int(base.rsplit(":", 1)[1].strip("/")), "public_url": base})
+    store = campaigns.open_store(config)
+    later = subscriptions.subscribe(store, "later@example.com").subscriber_id
+    store.queue_confirmation(later)
+    store.queue_confirmation(subscriptions.subscribe(store, "never@example.com").subscriber_id)
+    with running(config):
+        wait_for(lambda: _queued(store) == [(later, 1)])  # deferred once; the refused one dropped
+    assert server.recipients() == []  # the server stopped before the retry
 
-    def down(envelope) -> None:
-        raise ConnectionLost("relay down")
+    with running(config):  # a new server: what it knows comes from the database
+        wait_for(lambda: server.recipients() == ["later@example.com"], timeout=10)
+        wait_for(lambda: _queued(store) == [])
+        (msg,) = server.parsed()
+        link = re.search(r"http://\S+/confirm/\S+", msg.get_body(("plain",)).get_content()).group(0)
+        assert httpx.get(link).status_code == 200
+    assert store.subscriber("later@example.com").status == "confirmed"
+    assert server.recipients() == ["later@example.com"]
 
-    before = threading.active_count()
-    for i in range(200):
-        web_mod._deliver(down, SimpleNamespace(recipient=f"r{i}@example.com"))
-    assert len(web_mod._waiting) == 5
-    assert threading.active_count() - before <= 5
+
+def _queued(store) -> list[tuple[int, int]]:
+    """(subscriber id, tries so far) of the confirmations waiting in the database."""
+    from publisher.store import confirmations
+
+    with store.tx() as conn:
+        return [(row.subscriber_id, row.attempts) for row in conn.execute(confirmations.select())]
