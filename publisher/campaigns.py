@@ -52,7 +52,7 @@ class SendPlan:
     recipients: int
     resuming: list[Campaign] = field(default_factory=list)
     skipped_old: int = 0  # published before the list existed, not backfilled
-    renamed: list[tuple[str, str]] = field(default_factory=list)  # (new URL, old URL): mailed before
+    renamed: list[tuple[str, str, bool]] = field(default_factory=list)  # (new URL, old URL, old one mailed)
 
     @property
     def empty(self) -> bool:
@@ -67,7 +67,10 @@ def plan_send(
     digest: bool = False,
     backfill: bool = False,
     now: datetime | None = None,
+    record: bool = True,
 ) -> SendPlan:
+    """What a send would mail. With record=False (a dry run), a renamed post is recognized but
+    not recorded as such."""
     now = now or datetime.now(UTC)
     site = current_site(config, now)
     mailed = store.mailed_posts()
@@ -81,14 +84,15 @@ def plan_send(
         if chosen[0].url in mailed:
             raise NothingToSend(f"{slug!r} was already mailed; see `publisher status`")
         old = store.post_identities().get(identity(chosen[0].title, chosen[0].publish))
-        if old is not None and old != chosen[0].url:
+        if old is not None and old in mailed:  # (a renamed archive post may be named, as any)
             raise NothingToSend(f"{slug!r} {_RENAMED.format(old=old)}")
-        entries, skipped, renamed = chosen, 0, {}
+        entries, skipped, renamed = chosen, 0, []
     else:
         archive = store.baseline((e.url, e.publish) for e in published)
-        renamed = _carry_renamed(store, published, mailed | archive)
-        if renamed:  # they now count as what they were: mailed, or archive
-            mailed, archive = store.mailed_posts(), store.baseline(())
+        renamed = _renamed(store, published, mailed, archive, record)
+        # Each counts as what it was: mailed, or archive.
+        mailed = mailed | {new for new, _, was_mailed in renamed if was_mailed}
+        archive = archive | {new for new, _, was_mailed in renamed if not was_mailed}
         unsent = [e for e in published if e.url not in mailed]
         entries = [e for e in unsent if backfill or e.url not in archive]
         skipped = len(unsent) - len(entries)
@@ -100,7 +104,7 @@ def plan_send(
         recipients=store.count_recipients(terms) if posts else 0,
         resuming=store.campaigns_to_send(),
         skipped_old=skipped,
-        renamed=sorted(renamed.items()),
+        renamed=renamed,
     )
 
 
@@ -108,10 +112,14 @@ _RENAMED = (
     "has the title and publish date of {old}, mailed before (a renamed file or a new slug?): "
     "not mailed again; if it is another post, change its title or date"
 )
+_RENAMED_ARCHIVE = (
+    "has the title and publish date of {old}, published before the mailing list existed (a renamed "
+    "file or a new slug?): archive, as that one"
+)
 
 
-def renamed_note(new: str, old: str) -> str:
-    return f"{new} {_RENAMED.format(old=old)}"
+def renamed_note(new: str, old: str, mailed: bool = True) -> str:
+    return f"{new} {(_RENAMED if mailed else _RENAMED_ARCHIVE).format(old=old)}"
 
 
 def identity(title: str, publish: float) -> str:
@@ -120,25 +128,31 @@ def identity(title: str, publish: float) -> str:
     return hashlib.sha256(f"{publish:.0f}\n{title}".encode()).hexdigest()
 
 
-def _carry_renamed(store: Store, published: list, counted: set[str]) -> dict[str, str]:
-    """new URL -> old URL of each unsent post with the identity of one mailed (or archived)
-    under another URL; recorded, so it counts as that one from now on. Identities of counted
-    posts not recorded yet (mailed before identities were kept) are recorded on the way."""
+def _renamed(
+    store: Store, published: list, mailed: set[str], archive: set[str], record: bool
+) -> list[tuple[str, str, bool]]:
+    """(new URL, old URL, old one mailed) of each post not counted yet that has the identity of
+    one mailed or archived under another URL; with `record`, recorded, so it counts as that one
+    from now on. Identities of counted posts not recorded yet (mailed before identities were
+    kept) are recorded on the way, and already count here."""
     known = store.post_identities()
-    fresh, renamed = {}, {}
+    counted = mailed | archive
+    fresh = {}
     for entry in published:
         key = identity(entry.title, entry.publish)
-        old = known.get(key)
-        if entry.url in counted:
-            if old is None:
-                fresh[key] = entry.url
-        elif old is not None and old != entry.url:
-            renamed[entry.url] = old
-    if fresh:
+        if entry.url in counted and key not in known and key not in fresh:
+            fresh[key] = entry.url
+    known = {**fresh, **known}
+    renamed = []
+    for entry in published:
+        old = known.get(identity(entry.title, entry.publish))
+        if entry.url not in counted and old is not None and old != entry.url:
+            renamed.append((entry.url, old, old in mailed))
+    if record and fresh:
         store.remember_identities(fresh)
-    if renamed:
-        store.carry_over(renamed)
-    return renamed
+    if record and renamed:
+        store.carry_over({new: old for new, old, _ in renamed})
+    return sorted(renamed)
 
 
 def _no_post(slug: str, known: set[str]) -> str:

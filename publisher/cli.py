@@ -296,7 +296,7 @@ def send(
         click.echo(f"test copy of {slug} sent to {to}; nothing recorded")
         return
     store = campaigns.open_store(config)
-    plan = campaigns.plan_send(config, store, slug, digest=digest, backfill=backfill)
+    plan = campaigns.plan_send(config, store, slug, digest=digest, backfill=backfill, record=not dry_run)
     _describe_plan(plan)
     if plan.empty:
         return
@@ -323,8 +323,8 @@ def _describe_plan(plan) -> None:
         click.echo(f"{what} {len(plan.posts)} post(s), to {plan.recipients} confirmed subscriber(s):")
         for post in plan.posts:
             click.echo(f"  {post.slug}: {post.title}")
-    for new, old in plan.renamed:
-        click.echo(renamed_note(new, old))
+    for new, old, mailed in plan.renamed:
+        click.echo(renamed_note(new, old, mailed))
     if plan.skipped_old:
         click.echo(
             f"{plan.skipped_old} post(s) published before the mailing list existed are not mailed "

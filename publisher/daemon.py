@@ -236,8 +236,8 @@ class Daemon:
         except PublisherError as exc:
             log.error("event=campaign-failed error=%s", exc)
             return []
-        for new, old in plan.renamed:
-            log.warning("event=renamed %s", campaigns.renamed_note(new, old))
+        for new, old, mailed in plan.renamed:
+            log.warning("event=renamed %s", campaigns.renamed_note(new, old, mailed))
         for campaign in created:
             log.info("event=campaign id=%d subject=%r auto_send=%s", campaign.id, campaign.subject, self.auto_send)
         return created

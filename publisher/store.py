@@ -329,45 +329,43 @@ class Store:
     # -- confirmation emails ---------------------------------------------------------------
     def queue_confirmation(self, subscriber_id: int) -> None:
         """A confirmation email to send now (again from the first try, if one was waiting)."""
+        values = {"subscriber_id": subscriber_id, "attempts": 0, "due_at": now()}
         with self.tx() as conn:
-            conn.execute(confirmations.delete().where(confirmations.c.subscriber_id == subscriber_id))
-            conn.execute(confirmations.insert().values(subscriber_id=subscriber_id, attempts=0, due_at=now()))
+            insert = _dialect_insert(conn)(confirmations).values(**values)
+            conn.execute(insert.on_conflict_do_update(index_elements=["subscriber_id"], set_=values))
 
-    def claim_confirmations(self, lease: timedelta, limit: int = 100) -> list[tuple[int, int]]:
-        """(subscriber id, tries so far) of confirmations due now, leased to this caller: each
-        goes to one sender, and comes due again when the lease ends (a sender that died)."""
-        stamp = now()
-        claimed = []
-        with self.tx() as conn:
-            due = conn.execute(
-                sa.select(confirmations.c.subscriber_id, confirmations.c.attempts, confirmations.c.due_at)
-                .where(confirmations.c.due_at <= stamp)
-                .order_by(confirmations.c.due_at)
-                .limit(limit)
-            ).all()
-        for sid, attempts, due_at in due:
+    def claim_confirmation(self, lease: timedelta) -> Lease | None:
+        """The confirmation due first, leased to this caller until it is done or retried: one
+        sender has it, and it comes due again when the lease ends (a sender that died). One at
+        a time, claimed just before it is sent, so a slow relay never outlasts a lease."""
+        while True:
             with self.tx() as conn:
+                row = conn.execute(
+                    sa.select(confirmations.c.subscriber_id, confirmations.c.attempts, confirmations.c.due_at)
+                    .where(confirmations.c.due_at <= now())
+                    .order_by(confirmations.c.due_at)
+                    .limit(1)
+                ).first()
+                if row is None:
+                    return None
+                until = now() + lease
                 won = conn.execute(
                     confirmations.update()
-                    .where(confirmations.c.subscriber_id == sid, confirmations.c.due_at == due_at)
-                    .values(due_at=stamp + lease)
+                    .where(confirmations.c.subscriber_id == row.subscriber_id, confirmations.c.due_at == row.due_at)
+                    .values(due_at=until)
                 ).rowcount
             if won:
-                claimed.append((sid, attempts))
-        return claimed
+                return Lease(row.subscriber_id, row.attempts, until)
 
-    def confirmation_done(self, subscriber_id: int) -> None:
-        """Sent, refused for good, or given up."""
+    def confirmation_done(self, lease: Lease) -> None:
+        """Sent, refused for good, or given up; unless the lease was lost (the form submitted
+        again, or another sender took it over), which leaves the row to its new holder."""
         with self.tx() as conn:
-            conn.execute(confirmations.delete().where(confirmations.c.subscriber_id == subscriber_id))
+            conn.execute(confirmations.delete().where(*_held(lease)))
 
-    def retry_confirmation(self, subscriber_id: int, attempts: int, due_at: datetime) -> None:
+    def retry_confirmation(self, lease: Lease, due_at: datetime) -> None:
         with self.tx() as conn:
-            conn.execute(
-                confirmations.update()
-                .where(confirmations.c.subscriber_id == subscriber_id)
-                .values(attempts=attempts, due_at=due_at)
-            )
+            conn.execute(confirmations.update().where(*_held(lease)).values(attempts=lease.attempts + 1, due_at=due_at))
 
     def next_confirmation_due(self) -> datetime | None:
         with self.tx() as conn:
@@ -404,13 +402,9 @@ class Store:
             self._remember(conn, identities)
 
     def _remember(self, conn: Connection, identities: dict[str, str]) -> None:
-        known = set()
-        for chunk in _chunks(sorted(identities), 500):
-            q = sa.select(post_identities.c.identity).where(post_identities.c.identity.in_(chunk))
-            known.update(conn.execute(q).scalars())
-        rows = [{"identity": i, "post_key": k} for i, k in identities.items() if i not in known]
+        rows = [{"identity": i, "post_key": k} for i, k in identities.items()]
         for chunk in _chunks(rows, 500):
-            conn.execute(post_identities.insert(), list(chunk))
+            _insert_new(conn, post_identities, list(chunk))
 
     def carry_over(self, renamed: dict[str, str]) -> None:
         """new URL -> old URL of posts that moved: each new URL counts as mailed by the old
@@ -420,12 +414,12 @@ class Store:
                 cid = conn.execute(
                     sa.select(campaign_posts.c.campaign_id).where(campaign_posts.c.post_key == old)
                 ).scalar()
-                taken = conn.execute(sa.select(campaign_posts.c.post_key).where(campaign_posts.c.post_key == new))
-                if cid is not None and taken.first() is None:
-                    conn.execute(campaign_posts.insert().values(campaign_id=cid, post_key=new))
-                archived = sa.select(baseline_posts.c.post_key).where(baseline_posts.c.post_key.in_([old, new]))
-                if cid is None and set(conn.execute(archived).scalars()) == {old}:
-                    conn.execute(baseline_posts.insert().values(post_key=new))
+                if cid is not None:
+                    _insert_new(conn, campaign_posts, [{"campaign_id": cid, "post_key": new}])
+                    continue
+                archived = sa.select(baseline_posts.c.post_key).where(baseline_posts.c.post_key == old)
+                if conn.execute(archived).first() is not None:
+                    _insert_new(conn, baseline_posts, [{"post_key": new}])
 
     def create_campaign(
         self, campaign: Campaign, post_keys: Sequence[str], identities: dict[str, str] | None = None
@@ -812,6 +806,35 @@ def _campaign(row: Any) -> Campaign:
         created_at=_aware(row.created_at),
         finished_at=_aware(row.finished_at),
     )
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A confirmation email leased to one sender: its subscriber, tries so far, lease end."""
+
+    subscriber_id: int
+    attempts: int
+    until: datetime
+
+
+def _held(lease: Lease) -> tuple[Any, ...]:
+    return (confirmations.c.subscriber_id == lease.subscriber_id, confirmations.c.due_at == lease.until)
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    """INSERT with ON CONFLICT, in the dialect of this connection (SQLite or PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _insert_new(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows that are not there yet (by unique key): two planners at once never
+    fail on each other's rows."""
+    if rows:
+        conn.execute(_dialect_insert(conn)(table).on_conflict_do_nothing(), rows)
 
 
 def _chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:

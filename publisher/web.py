@@ -8,6 +8,7 @@ tokens on the form, a cap on request bodies.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -266,7 +267,7 @@ def create_app(config: Config, store: Store | None = None, mailer: Callable[[Any
         try:
             yield
         finally:
-            sender.stop()
+            await asyncio.to_thread(sender.stop)  # waits for a send in flight, not on the event loop
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit)
@@ -326,13 +327,15 @@ class ConfirmationSender:
             self._wake.wait(min(max(wait, 0.05), CONFIRM_POLL))
 
     def send_due(self) -> None:
-        """Send every confirmation that is due, one relay connection each."""
+        """Send every confirmation that is due, one relay connection each, each claimed just
+        before it is sent; stop between two when the server stops."""
         from publisher.transport import ConnectionLost
 
-        for sid, attempts in self.store.claim_confirmations(CONFIRM_LEASE):
+        while not self._stop.is_set() and (lease := self.store.claim_confirmation(CONFIRM_LEASE)) is not None:
+            sid, attempts = lease.subscriber_id, lease.attempts
             subscriber = self.store.subscriber_by_id(sid)
             if subscriber is None or subscriber.status != "pending":  # confirmed, left or removed meanwhile
-                self.store.confirmation_done(sid)
+                self.store.confirmation_done(lease)
                 continue
             try:
                 self.send_mail(self.build(subscriber))
@@ -341,13 +344,12 @@ class ConfirmationSender:
                 if temporary and attempts < len(CONFIRM_RETRIES):
                     delay = CONFIRM_RETRIES[attempts]
                     log.warning("event=confirmation-deferred subscriber=%d retry_in=%.0fs error=%s", sid, delay, exc)
-                    when = datetime.now(UTC) + timedelta(seconds=delay)
-                    self.store.retry_confirmation(sid, attempts + 1, when)
+                    self.store.retry_confirmation(lease, datetime.now(UTC) + timedelta(seconds=delay))
                     continue
                 log.error("event=confirmation-failed subscriber=%d error=%s", sid, exc)
             else:
                 log.info("event=confirmation-sent subscriber=%d", sid)
-            self.store.confirmation_done(sid)
+            self.store.confirmation_done(lease)
 
 
 def _smtp_mailer(config: Config) -> Callable[[Any], None]:

@@ -171,7 +171,7 @@ def test_a_renamed_post_is_not_mailed_again(site, smtp_server) -> None:
     (config.content_dir / "posts/new.md").write_text(post_text("新文章", date="2026-01-07"), encoding="utf-8")
     plan = campaigns.plan_send(config, store)
     assert [p.title for p in plan.posts] == ["新文章"]  # a new post is still new
-    assert plan.renamed == [("https://blog.example.com/posts/groq/", GROQ_URL)]
+    assert plan.renamed == [("https://blog.example.com/posts/groq/", GROQ_URL, True)]
     note = campaigns.renamed_note(*plan.renamed[0])
     assert note.startswith("https://blog.example.com/posts/groq/ has the title and publish date of " + GROQ_URL)
     campaigns.create_campaigns(config, store, plan)
@@ -192,8 +192,13 @@ def test_a_renamed_archive_post_stays_archive(site, smtp_server) -> None:
     subscribe(store, "reader@example.com")
     assert campaigns.plan_send(config, store).skipped_old == 2  # the archive is recorded
     rename(config, GROQ_FILE, "posts/groq.md")
+    dry = campaigns.plan_send(config, store, record=False)  # a dry run sees it and records nothing
+    assert dry.renamed == [("https://blog.example.com/posts/groq/", GROQ_URL, False)]
     plan = campaigns.plan_send(config, store)
-    assert plan.posts == [] and plan.skipped_old == 2 and plan.renamed[0][1] == GROQ_URL
+    assert plan.posts == [] and plan.skipped_old == 2 and plan.renamed == dry.renamed
+    assert "published before the mailing list existed" in campaigns.renamed_note(*plan.renamed[0])
+    # Never mailed, so it may be named, as any archive post.
+    assert [p.slug for p in campaigns.plan_send(config, store, "groq").posts] == ["groq"]
     # Never mailed, so a backfill mails it, once, under its new URL.
     assert [p.url for p in campaigns.plan_send(config, store, backfill=True).posts] == [
         "https://blog.example.com/posts/groq/",
@@ -217,7 +222,14 @@ def test_posts_mailed_before_identities_were_kept_are_recognized_too(site, smtp_
     with pytest.raises(campaigns.NothingToSend, match=f"'groq' has the title and publish date of {GROQ_URL}"):
         campaigns.plan_send(config, store, "groq")  # named, too
     plan = campaigns.plan_send(config, store)
-    assert plan.posts == [] and [new for new, _ in plan.renamed] == ["https://blog.example.com/posts/groq/"]
+    assert plan.posts == [] and [new for new, _, _ in plan.renamed] == ["https://blog.example.com/posts/groq/"]
+    # Copied, then the old file deleted, with no plan in between: on the first plan after the
+    # upgrade both are there, and the copy is known by the identity recorded in that very plan.
+    with store.tx() as conn:
+        conn.execute(post_identities.delete())
+    shutil.copyfile(config.content_dir / "posts/groq.md", config.content_dir / "posts/groq-copy.md")
+    copied = campaigns.plan_send(config, store)
+    assert copied.posts == [] and [new for new, _, _ in copied.renamed] == ["https://blog.example.com/posts/groq-copy/"]
 
 
 def test_temporary_failures_are_retried(site, smtp_server, caplog) -> None:

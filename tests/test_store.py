@@ -268,19 +268,44 @@ def test_confirmation_queue_leases_each_to_one_sender_and_keeps_it_until_done(st
     a, b = (store.subscriber(e).id for e in ("a@example.com", "b@example.com"))
     store.queue_confirmation(a)
     store.queue_confirmation(b)
+    store.queue_confirmation(b)  # the form submitted twice: still one
     other = open_store(owner="other:1")
     lease = timedelta(minutes=5)
-    first, second = store.claim_confirmations(lease, limit=1), other.claim_confirmations(lease)
-    assert sorted(first + second) == [(a, 0), (b, 0)]  # each to one sender
-    assert store.claim_confirmations(lease) == []  # leased: nobody else's now
+    first, second = store.claim_confirmation(lease), other.claim_confirmation(lease)
+    assert sorted((c.subscriber_id, c.attempts) for c in (first, second)) == [(a, 0), (b, 0)]  # one sender each
+    assert store.claim_confirmation(lease) is None  # leased: nobody else's now
     assert store.next_confirmation_due() > datetime.now(UTC) + timedelta(minutes=4)
-    store.retry_confirmation(a, 1, datetime.now(UTC) - timedelta(seconds=1))
-    assert other.claim_confirmations(lease) == [(a, 1)]  # due again, with its tries
+    held = first if first.subscriber_id == a else second
+    store.retry_confirmation(held, datetime.now(UTC) - timedelta(seconds=1))
+    again = other.claim_confirmation(lease)
+    assert (again.subscriber_id, again.attempts) == (a, 1)  # due again, with its tries
     store.queue_confirmation(a)  # the visitor submitted the form again: from the first try
-    assert store.claim_confirmations(lease) == [(a, 0)]
-    store.confirmation_done(a)
+    store.confirmation_done(again)  # a lease lost meanwhile: the new request stays
+    store.retry_confirmation(again, datetime.now(UTC) + timedelta(hours=1))  # likewise
+    fresh = store.claim_confirmation(lease)
+    assert (fresh.subscriber_id, fresh.attempts) == (a, 0)
+    store.confirmation_done(fresh)
     assert store.delete_subscriber("b@example.com")
     assert store.next_confirmation_due() is None
+
+
+def test_two_planners_recording_the_same_identities_and_moves_do_not_collide(store, open_store) -> None:
+    # The daemon and an operator's `publisher send` plan at the same moment: both record what
+    # the other records too. Inserts that find the row there leave it, without an error.
+    store.create_campaign(make_campaign(), [POST], {"id-hello": POST})
+    other = open_store(owner="other:1")
+    moved = "https://blog.example.com/posts/moved/"
+    barrier = threading.Barrier(2)
+
+    def plan(s: Store) -> None:
+        barrier.wait()
+        s.remember_identities({"id-x": "https://blog.example.com/posts/x/", "id-hello": POST})
+        s.carry_over({moved: POST})
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(plan, [store, other]))
+    assert store.post_identities() == {"id-hello": POST, "id-x": "https://blog.example.com/posts/x/"}
+    assert store.mailed_posts() == {POST, moved}
 
 
 # -- the outbox ----------------------------------------------------------------------------
