@@ -137,17 +137,17 @@ def _renamed(
     kept) are recorded on the way, and already count here."""
     known = store.post_identities()
     counted = mailed | archive
+    keyed = [(identity(entry.title, entry.publish), entry.url) for entry in published]
     fresh = {}
-    for entry in published:
-        key = identity(entry.title, entry.publish)
-        if entry.url in counted and key not in known and key not in fresh:
-            fresh[key] = entry.url
+    for key, url in keyed:
+        if url in counted and key not in known and key not in fresh:
+            fresh[key] = url
     known = {**fresh, **known}
     renamed = []
-    for entry in published:
-        old = known.get(identity(entry.title, entry.publish))
-        if entry.url not in counted and old is not None and old != entry.url:
-            renamed.append((entry.url, old, old in mailed))
+    for key, url in keyed:
+        old = known.get(key)
+        if url not in counted and old is not None and old != url:
+            renamed.append((url, old, old in mailed))
     if record and fresh:
         store.remember_identities(fresh)
     if record and renamed:

@@ -379,8 +379,7 @@ def _prepare_rendering() -> None:
     """While workers parse a cold build, get what rendering needs ready in this process: the
     forked render and feed workers inherit it instead of each importing and compiling it."""
     _import_feeds()
-    _state.renderer = rendering.Renderer(_state.config)
-    _state.renderer.preload("feed_item.html")
+    _prepare_helper()
 
 
 def _import_feeds() -> None:
