@@ -111,6 +111,9 @@ class FeedSpec:
     description: str
     page_url: str  # the HTML page the feed belongs to
     posts: tuple[PostIndex, ...]
+    # The build's time: the date of a feed with no posts yet (not in its signature, so a later
+    # build with still no posts leaves the file as it was written).
+    built: datetime | None = None
 
 
 SubscriberStatus = Literal["pending", "confirmed", "unsubscribed", "bounced", "complained"]

@@ -237,7 +237,7 @@ def feed_specs(site: Site, config: Config) -> list[FeedSpec]:
     published = site.published_index()
     n = s.feed_length
     lang = config.language_prefix  # a second language's feeds live under its key, as in Hugo
-    specs = [FeedSpec(lang.rstrip("/"), s.title, s.description, config.site_url, tuple(published[:n]))]
+    specs = [FeedSpec(lang.rstrip("/"), s.title, s.description, config.site_url, tuple(published[:n]), site.now)]
     for taxonomy in urls.TAXONOMIES:
         link = config.term_permalinks.get(taxonomy)
         groups: dict[str, tuple[str, list[PostIndex]]] = {}  # URL key -> (first spelling, newest posts)

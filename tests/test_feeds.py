@@ -232,6 +232,21 @@ def test_unpublished_posts_appear_nowhere(make_site) -> None:
     assert [e.title for e in parse(out / "tags/shared/index.xml").entries] == ["Live"]
 
 
+def test_a_feed_with_no_posts_yet_is_dated_when_written_and_then_left_alone(make_site) -> None:
+    config = make_site({"posts/soon.md": post_text(title="Soon", draft=True)})
+    build(config, now=NOW)
+    out = config.output_dir
+    rss, atom = parse(out / "index.xml"), parse(out / "atom.xml")
+    assert not rss.entries and not atom.entries
+    written = NOW.astimezone(UTC).timetuple()[:6]
+    assert rss.feed.updated_parsed[:6] == written  # lastBuildDate
+    assert atom.feed.updated_parsed[:6] == written
+    stamps = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in all_feed_files(out)}
+    report = build(config, now=datetime(2026, 3, 1, tzinfo=UTC))  # still no post: nothing rewritten
+    assert report.written == []
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in all_feed_files(out)} == stamps
+
+
 def test_files_are_world_readable_and_no_temp_files_remain(sample_site) -> None:
     for path in all_feed_files(sample_site.output_dir):
         assert not path.name.startswith("."), path
