@@ -36,7 +36,7 @@ def render_feeds(
     self_urls = {fmt: urls.absolute(config.base_url, p) for fmt, p in paths.items()}
     # The newest item's date, so an unchanged site writes the same bytes. A feed with no items
     # yet (a new blog of drafts) is dated when it was written: readers showed 1970 before.
-    updated = max((i.post.lastmod for i in items), default=None) or spec.built or EPOCH
+    updated = max((i.post.lastmod for i in items), default=None) or (spec.built or EPOCH).replace(microsecond=0)
     hubs = list(hubs or config.settings.websub_hubs)
     # One generator for both XML formats: the entries are the costly part, and they are the
     # same; only the feed's own links differ (feedgen writes the last link() as RSS <link>).
