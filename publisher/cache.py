@@ -2,9 +2,9 @@
 
 A SQLite file in `cache_dir`: the post index (per file: its (size, mtime_ns) stamp and the
 few fields that decide status, order and terms), read by every build; the rendered item of
-each post that appears in a feed; each feed's input signature; the files we wrote. Rows are
-stamped with fingerprints of the settings and the templates, so a change there drops exactly
-what depends on it.
+each post that appears in a feed; each feed's input signature and its files' stamps; the files
+we wrote. Rows are stamped with fingerprints of the settings and the templates, so a change
+there drops exactly what depends on it.
 
 A cache that is missing, stale or damaged is simply empty: it can never change the output.
 
@@ -26,7 +26,7 @@ from publisher.models import PostIndex, RenderedPost
 
 FILE_NAME = "build.sqlite"
 LOCK_NAME = "build.lock"
-SCHEMA_VERSION = "10"
+SCHEMA_VERSION = "11"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +37,9 @@ CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS index_delta (relpath TEXT PRIMARY KEY, data BLOB);
 CREATE TABLE IF NOT EXISTS rendered (
     relpath TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, item BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS feeds (key TEXT PRIMARY KEY, signature TEXT NOT NULL);
+-- Each feed family's input signature and the (size, mtime) of the files written for it: a file
+-- changed or truncated behind our back (a crash before the disk had it, a hand edit) is written again.
+CREATE TABLE IF NOT EXISTS feeds (key TEXT PRIMARY KEY, signature TEXT NOT NULL, files TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS written (path TEXT PRIMARY KEY);
 """
 
@@ -222,13 +224,14 @@ class BuildCache:
         self._write("DELETE FROM rendered WHERE relpath = ?", stale)
 
     # -- feeds and owned files ---------------------------------------------------------------
-    def feed_signatures(self) -> dict[str, str]:
+    def feed_signatures(self) -> dict[str, tuple[str, str]]:
+        """Each feed family's (signature, files) as the last build wrote it."""
         if self.db is None or self.stale_render:
             return {}
-        return dict(self.db.execute("SELECT key, signature FROM feeds"))
+        return {key: (signature, files) for key, signature, files in self.db.execute("SELECT * FROM feeds")}
 
-    def store_feed_signatures(self, signatures: dict[str, str]) -> None:
-        self._write("INSERT OR REPLACE INTO feeds VALUES (?, ?)", list(signatures.items()))
+    def store_feed_signatures(self, signatures: dict[str, tuple[str, str]]) -> None:
+        self._write("INSERT OR REPLACE INTO feeds VALUES (?, ?, ?)", [(k, *v) for k, v in signatures.items()])
 
     def written(self, root: str) -> set[str]:
         """The files (relative to `root`) the last build wrote or kept in `root`; none when that

@@ -11,6 +11,7 @@ and rendering over the CPU cores.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 import time
@@ -324,7 +325,7 @@ def _plan_and_write(
     for spec in specs:
         paths = urls.feed_paths(spec.key)
         current_files.update(paths)
-        if previous.get(spec.key) == signatures[spec.key] and all((config.output_dir / p).is_file() for p in paths):
+        if previous.get(spec.key) == (signatures[spec.key], _file_stamps(config.output_dir, paths)):
             report.unchanged += len(paths)
         else:
             todo.append(spec)
@@ -354,7 +355,10 @@ def _plan_and_write(
     report.lap("feeds", t)
     if not write:
         return report
-    cache.store_feed_signatures({spec.key: signatures[spec.key] for spec in todo})
+    out = config.output_dir
+    cache.store_feed_signatures(
+        {spec.key: (signatures[spec.key], _file_stamps(out, urls.feed_paths(spec.key))) for spec in todo}
+    )
     with writing_into("output_dir", config.output_dir):
         for rel in sorted(cache.written(str(config.output_dir)) - current_files):
             (config.output_dir / rel).unlink(missing_ok=True)
@@ -612,6 +616,18 @@ def _signature(spec: FeedSpec) -> str:
     for entry in spec.posts:
         h.update(f"|{entry.relpath}:{entry.stamp}".encode())
     return h.hexdigest()
+
+
+def _file_stamps(root: Path, paths: Iterable[str]) -> str:
+    """The files' (size, mtime_ns), as one string; "" when one is missing."""
+    stamps = []
+    for rel in paths:
+        try:
+            st = os.stat(root / rel)
+        except OSError:
+            return ""
+        stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return " ".join(stamps)
 
 
 def _remove_empty_parents(path: Path, stop: Path) -> None:

@@ -65,6 +65,25 @@ def test_lost_cache_rewrites_nothing(make_site) -> None:
     assert snapshot(config.output_dir) == before
 
 
+def test_a_feed_damaged_behind_our_back_is_written_again(make_site) -> None:
+    # A crash before the disk had the bytes, a hand edit, a half-done copy: the next build
+    # restores the file, though nothing in content/ changed.
+    config = make_site({"posts/a.md": post_text(title="A", tags=["x"]), "posts/b.md": post_text(title="B")})
+    build(config, now=NOW)
+    before = snapshot(config.output_dir)
+    out = config.output_dir
+    (out / "tags/x/atom.xml").write_bytes(b"")  # truncated
+    (out / "index.xml").write_bytes(before["index.xml"][1].replace(b"<title>A</title>", b"<title>Z</title>"))
+    report = build(config, now=NOW)
+    assert sorted(report.written) == ["index.xml", "tags/x/atom.xml"]
+    assert {rel: data for rel, (_, data) in snapshot(out).items()} == {rel: d for rel, (_, d) in before.items()}
+    # A file only touched (same bytes) is compared, not rewritten; then the build is quiet again.
+    os.utime(out / "feed.json")
+    assert build(config, now=NOW).written == []
+    again = snapshot(out)
+    assert build(config, now=NOW).written == [] and snapshot(out) == again
+
+
 def test_damaged_cache_is_ignored(make_site) -> None:
     config = make_site({"posts/a.md": post_text(title="A")})
     build(config, now=NOW)
