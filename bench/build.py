@@ -623,6 +623,18 @@ def verdict(value: float | None, limit: float, strict: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def paired(pub: Sequence[Run], hugo: Sequence[Run]) -> str:
+    """The run-by-run ratios (each publisher run against the Hugo run beside it), for how much
+    the machine's drift moves the verdict's ratio of medians."""
+    ratios = sorted(p.wall / h.wall for p, h in zip(pub, hugo, strict=False) if h.wall > 0)
+    if not ratios:
+        return "    (no pairs)"
+    return (
+        f"    (run by run: median {statistics.median(ratios):.3f},"
+        f" range {ratios[0]:.3f}-{ratios[-1]:.3f} over {len(ratios)} pairs)"
+    )
+
+
 def report(
     results: dict[str, ToolResult], outputs: dict[str, Path], expected: int, floor: ToolResult | None = None
 ) -> bool:
@@ -666,6 +678,8 @@ def report(
         all_pass = all_pass and mark == "PASS"
         op = "<" if strict else "<="
         print(f"  {label:<17} ratio {fmt(value, '.3f'):>7}  target {op} {limit:<4} {mark}")
+        if kind == "wall" and phase and pub is not None and hugo is not None:
+            print(paired(pub.runs[phase], hugo.runs[phase]))
     if floor is not None and hugo is not None:
         value = ratio(floor.median_wall("incremental"), hugo.median_wall("incremental"))
         print(f"  (floor: Python + imports) ratio {fmt(value, '.3f'):>7}  of Hugo's incremental time, for context")
