@@ -228,7 +228,8 @@ class BuildCache:
         """Each feed family's (signature, files) as the last build wrote it."""
         if self.db is None or self.stale_render:
             return {}
-        return {key: (signature, files) for key, signature, files in self.db.execute("SELECT * FROM feeds")}
+        rows = self.db.execute("SELECT key, signature, files FROM feeds")
+        return {key: (signature, files) for key, signature, files in rows}
 
     def store_feed_signatures(self, signatures: dict[str, tuple[str, str]]) -> None:
         self._write("INSERT OR REPLACE INTO feeds VALUES (?, ?, ?)", [(k, *v) for k, v in signatures.items()])
